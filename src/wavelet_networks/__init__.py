@@ -1,0 +1,31 @@
+"""wavelet-networks: scale-translation equivariant neural networks for raw time series.
+
+>>> import wavelet_networks as wn
+>>> lift = wn.nn.LiftingConv1d(1, 8, kernel_size=9, num_scales=4)
+"""
+
+from wavelet_networks import functional, nn, splines, testing
+from wavelet_networks.grid import ScaleGrid
+from wavelet_networks.regularizers import wavelet_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ScaleGrid",
+    "__version__",
+    "functional",
+    "models",
+    "nn",
+    "splines",
+    "testing",
+    "wavelet_loss",
+]
+
+
+def __getattr__(name: str):
+    # The model zoo is imported on first use, so `import wavelet_networks` stays light.
+    if name == "models":
+        import importlib
+
+        return importlib.import_module("wavelet_networks.models")
+    raise AttributeError(f"module 'wavelet_networks' has no attribute {name!r}")

@@ -1,0 +1,76 @@
+"""The interface every data set of the project follows.
+
+A data module yields batches ``(x, y)``:
+
+- ``x``: float32 waveforms ``(batch, channels, time)``. Evaluation batches of
+  data sets scored per clip over several segments may instead be
+  ``(batch, segments, channels, time)``; the model then scores every segment
+  and the logits are averaged over segments.
+- ``y``: int64 class indices ``(batch,)`` when ``task == "multiclass"``, or
+  float32 multi-hot targets ``(batch, num_classes)`` when
+  ``task == "multilabel"``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import lightning as L
+
+__all__ = ["DATASETS", "WaveformDataModule", "register_dataset"]
+
+DATASETS: dict[str, type[WaveformDataModule]] = {}
+
+
+def register_dataset(name: str):
+    """Class decorator adding a data module to :data:`DATASETS` under ``name``."""
+
+    def decorator(cls: type[WaveformDataModule]) -> type[WaveformDataModule]:
+        if name in DATASETS:
+            raise ValueError(f"data set {name!r} is already registered")
+        cls.name = name
+        DATASETS[name] = cls
+        return cls
+
+    return decorator
+
+
+class WaveformDataModule(L.LightningDataModule):
+    """Base class of the project's data modules.
+
+    Subclasses set the class attributes and implement the Lightning hooks
+    (``setup``, ``train_dataloader``, ``val_dataloader``, ``test_dataloader``).
+
+    Attributes:
+        name: registry name (set by :func:`register_dataset`).
+        task: ``"multiclass"`` or ``"multilabel"``.
+        description: one line for ``wavelet-networks datasets``.
+        expected_layout: the on-disk layout ``root`` must have (text).
+    """
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = "multiclass"
+    description: ClassVar[str] = ""
+    expected_layout: ClassVar[str] = ""
+
+    @property
+    def num_classes(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def class_names(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def in_channels(self) -> int:
+        return 1
+
+    @property
+    def sample_rate(self) -> float | None:
+        """Sample rate in Hz of the waveforms fed to the model (None if unknown)."""
+        return None
+
+    @property
+    def input_length(self) -> int:
+        """Number of samples per training example."""
+        raise NotImplementedError

@@ -1,0 +1,8 @@
+"""The model zoo: the paper's baselines and their wavelet-network twins.
+
+Build a model by name with :func:`build`; list names with :func:`available`.
+"""
+
+from wavelet_networks.models.registry import ModelCard, available, build, card, register
+
+__all__ = ["ModelCard", "available", "build", "card", "register"]

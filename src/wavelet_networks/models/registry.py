@@ -1,0 +1,156 @@
+"""Model registry: build any model of the zoo by its stable lower-case name.
+
+Every model module registers its constructors with :func:`register`; users call
+:func:`build` and :func:`available`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["ModelCard", "available", "build", "card", "register"]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Facts about a model of the zoo, shown by ``wavelet-networks models``.
+
+    Attributes:
+        name: registry name (lower case, stable).
+        family: "baseline" or "wavelet".
+        paper: the publication the architecture comes from.
+        twin: registry name of the parameter-matched counterpart, if any.
+        sample_rate: sample rate (Hz) of the paper's protocol.
+        input_length: expected input length in samples.
+        reference_params: parameter count of the reference implementation.
+        paper_result: the paper's reported result for this model (text).
+        notes: deviations from the reference and why.
+    """
+
+    name: str
+    family: str
+    paper: str
+    twin: str | None = None
+    sample_rate: int | None = None
+    input_length: int | None = None
+    reference_params: int | None = None
+    paper_result: str | None = None
+    notes: str = ""
+    task: str = "multiclass"
+    extra: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelCard]] = {}
+
+
+def register(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a constructor ``fn(num_classes, in_channels, **overrides)``."""
+
+    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = card.name
+        if name != name.lower():
+            raise ValueError(f"model names are lower case, got {name!r}")
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = (fn, card)
+        return fn
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    # Importing the zoo modules registers their models.
+    from wavelet_networks import models  # noqa: F401
+
+
+def available() -> list[str]:
+    """Sorted names of all registered models."""
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def _lookup(name: str) -> tuple[Callable[..., nn.Module], ModelCard]:
+    _ensure_loaded()
+    key = name.lower()
+    if key not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(key, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown model {name!r}.{hint} Available models: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[key]
+
+
+def card(name: str) -> ModelCard:
+    """The :class:`ModelCard` of a registered model."""
+    return _lookup(name)[1]
+
+
+def build(
+    name: str,
+    num_classes: int,
+    in_channels: int = 1,
+    weights: str | Path | None = None,
+    **overrides,
+) -> nn.Module:
+    """Build a model of the zoo by name.
+
+    Args:
+        name: registry name, e.g. ``"m11"`` or ``"w-m11"`` (see :func:`available`).
+        num_classes: number of output logits (classes or tags).
+        in_channels: channels of the input time series.
+        weights: optional path to a ``state_dict`` (``.pt``) or Lightning
+            checkpoint (``.ckpt``) whose tensors must match the architecture.
+        **overrides: architecture options of the model's constructor.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    fn, _ = _lookup(name)
+    model = fn(num_classes=num_classes, in_channels=in_channels, **overrides)
+    if weights is not None:
+        load_weights(model, weights, name=name)
+    return model
+
+
+def load_weights(model: nn.Module, path: str | Path, name: str = "model") -> None:
+    """Load a state dict or Lightning checkpoint into ``model``, strictly."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(path)!r} holds no state dict (got {type(obj).__name__})")
+    # Lightning checkpoints prefix the network's tensors with "model.".
+    if state and all(k.startswith("model.") for k in state):
+        state = {k[len("model.") :]: v for k, v in state.items()}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"shape mismatch for {k!r}: file {tuple(state[k].shape)}, "
+                f"model {tuple(own[k].shape)}"
+            )
+        raise ValueError(
+            f"weights in {str(path)!r} do not match the architecture of {name!r}: "
+            + "; ".join(parts)
+        )
+    model.load_state_dict(state)
