@@ -1,0 +1,23 @@
+"""Equivariant layers for functions on the scale-translation group (``torch.nn`` style)."""
+
+from wavelet_networks.nn.conv import GroupConv1d, LiftingConv1d
+from wavelet_networks.nn.norm import ChannelDropout, GroupBatchNorm
+from wavelet_networks.nn.pooling import (
+    GlobalPool,
+    ScaleMaxPool,
+    ScaleMeanPool,
+    TimeAvgPool,
+    TimeMaxPool,
+)
+
+__all__ = [
+    "ChannelDropout",
+    "GlobalPool",
+    "GroupBatchNorm",
+    "GroupConv1d",
+    "LiftingConv1d",
+    "ScaleMaxPool",
+    "ScaleMeanPool",
+    "TimeAvgPool",
+    "TimeMaxPool",
+]

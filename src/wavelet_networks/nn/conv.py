@@ -1,0 +1,222 @@
+"""Lifting and group convolution layers: thin wrappers of :mod:`wavelet_networks.functional`."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from wavelet_networks import functional as WF
+from wavelet_networks._validation import check_choice, check_positive_int
+from wavelet_networks.grid import ScaleGrid, check_base
+from wavelet_networks.splines import check_order
+
+__all__ = ["GroupConv1d", "LiftingConv1d"]
+
+
+class _SplineConv(nn.Module):
+    """Shared parameter handling: spline weights, optional bias, init."""
+
+    weight: Tensor
+    bias: Tensor | None
+
+    def _init_parameters(self, shape: tuple[int, ...], bias: bool) -> None:
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.bias = nn.Parameter(torch.empty(shape[0])) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # The initialisation of torch.nn.ConvNd, with fan_in over channels, scale taps and time taps.
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight[0].numel()
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+
+class LiftingConv1d(_SplineConv):
+    r"""Lifting convolution: a time series to a function on the scale-translation group.
+
+    .. math:: (f \star \psi)(t, s_j) = \sum_c \sum_\tau f_c(\tau)\, \psi^c_{s_j}(\tau - t),
+        \qquad \psi_s(x) = \frac1s \sum_k w_k B^n(x/s - k),\quad s_j = \text{base}^j
+
+    Like a continuous wavelet transform whose wavelets are learned: every
+    output channel is one spline kernel applied at all scales of the grid.
+
+    Shapes: ``(batch, in_channels, time) -> (batch, out_channels, num_scales, time')``
+    with ``time' = ceil(time / stride)`` for "same" padding.
+
+    Args:
+        in_channels: channels of the input series.
+        out_channels: number of learned kernels.
+        kernel_size: spline taps ``K`` at scale 1.
+        num_scales: number of scales ``S`` of the grid.
+        base: ratio between neighbouring scales (``> 1``).
+        spline_order: B-spline degree ``n``.
+        bias: add a learned bias per output channel.
+        padding: "same" or "valid".
+        stride: time step of the output.
+        method: "auto", "factorized" or "direct" (see :func:`~wavelet_networks.functional.lifting_conv1d`).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_scales: int,
+        base: float = 2.0,
+        spline_order: int = 2,
+        bias: bool = False,
+        padding: str = "same",
+        stride: int = 1,
+        method: str = "auto",
+    ) -> None:
+        super().__init__()
+        for value, name in (
+            (in_channels, "in_channels"),
+            (out_channels, "out_channels"),
+            (kernel_size, "kernel_size"),
+            (stride, "stride"),
+        ):
+            check_positive_int(value, name)
+        check_order(spline_order)
+        check_choice(padding, "padding", WF.PADDINGS)
+        check_choice(method, "method", WF.METHODS)
+        self.scales = ScaleGrid(num_scales, base)
+        if method == "factorized" and not self.scales.is_integer:
+            raise ValueError("method='factorized' needs an integer base")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.spline_order = spline_order
+        self.padding = padding
+        self.stride = stride
+        self.method = method
+        self._init_parameters((out_channels, in_channels, kernel_size), bias)
+
+    @property
+    def num_scales(self) -> int:
+        return self.scales.num_scales
+
+    @property
+    def base(self) -> float:
+        return self.scales.base
+
+    def forward(self, x: Tensor) -> Tensor:
+        return WF.lifting_conv1d(
+            x,
+            self.weight,
+            self.scales,
+            self.spline_order,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.method,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"num_scales={self.num_scales}, base={self.base:g}, spline_order={self.spline_order}, "
+            f"padding={self.padding!r}, stride={self.stride}, bias={self.bias is not None}"
+        )
+
+
+class GroupConv1d(_SplineConv):
+    r"""Group convolution on the scale-translation group.
+
+    .. math:: (F \star \Psi)(t, s_j) = \sum_c \sum_{m=0}^{M-1} \sum_\tau
+        F_c(\tau, s_{j+m})\, \Psi^c_{s_j}(\tau - t, m),
+        \qquad \Psi_s(x, m) = \frac1s \sum_k w_{k,m} B^n(x/s - k)
+
+    The kernel spans ``M = scale_kernel_size`` neighbouring scales and ``K``
+    time taps, and is dilated by ``s_j`` at output scale ``j``; so dilating the
+    input (shifting its scale axis) shifts the output's scale axis.
+
+    Shapes: ``(batch, in_channels, scales, time) -> (batch, out_channels, scales', time')``
+    with ``scales' = scales - M + 1`` ("crop") or ``scales`` ("truncate").
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: spline taps ``K`` in time (1: pointwise).
+        scale_kernel_size: neighbouring scales ``M`` the kernel spans (1: each scale on its own).
+        base: ratio between neighbouring scales; must match the layer that made the input.
+        spline_order: B-spline degree ``n``.
+        scale_boundary: "crop" (exactly equivariant) or "truncate" (keeps all scales).
+        bias: add a learned bias per output channel.
+        padding: "same" or "valid".
+        stride: time step of the output.
+        method: "auto", "factorized" or "direct".
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        scale_kernel_size: int,
+        base: float = 2.0,
+        spline_order: int = 2,
+        scale_boundary: str = "crop",
+        bias: bool = False,
+        padding: str = "same",
+        stride: int = 1,
+        method: str = "auto",
+    ) -> None:
+        super().__init__()
+        for value, name in (
+            (in_channels, "in_channels"),
+            (out_channels, "out_channels"),
+            (kernel_size, "kernel_size"),
+            (scale_kernel_size, "scale_kernel_size"),
+            (stride, "stride"),
+        ):
+            check_positive_int(value, name)
+        check_base(base)
+        check_order(spline_order)
+        check_choice(scale_boundary, "scale_boundary", WF.SCALE_BOUNDARIES)
+        check_choice(padding, "padding", WF.PADDINGS)
+        check_choice(method, "method", WF.METHODS)
+        if method == "factorized" and not float(base).is_integer():
+            raise ValueError("method='factorized' needs an integer base")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.scale_kernel_size = scale_kernel_size
+        self.base = float(base)
+        self.spline_order = spline_order
+        self.scale_boundary = scale_boundary
+        self.padding = padding
+        self.stride = stride
+        self.method = method
+        self._init_parameters((out_channels, in_channels, scale_kernel_size, kernel_size), bias)
+
+    def output_scales(self, num_scales: int) -> int:
+        """Number of output scales for an input with ``num_scales`` scales."""
+        if self.scale_boundary == "truncate":
+            return num_scales
+        return num_scales - self.scale_kernel_size + 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return WF.group_conv1d(
+            x,
+            self.weight,
+            self.base,
+            self.spline_order,
+            self.scale_boundary,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.method,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"scale_kernel_size={self.scale_kernel_size}, base={self.base:g}, "
+            f"spline_order={self.spline_order}, scale_boundary={self.scale_boundary!r}, "
+            f"padding={self.padding!r}, stride={self.stride}, bias={self.bias is not None}"
+        )
