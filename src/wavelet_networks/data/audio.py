@@ -48,6 +48,16 @@ class AudioDecodeError(RuntimeError):
         return (type(self), (self.path, self.reason))
 
 
+def _reason(path: str | Path, exc: BaseException) -> str:
+    """A clearer message than libsndfile's generic one for missing vs corrupt files."""
+    p = Path(path)
+    if not p.exists():
+        return "file is missing"
+    if not p.is_file():
+        return "not a regular file"
+    return f"unreadable or corrupt audio data ({exc})"
+
+
 def probe_audio(path: str | Path) -> tuple[int, int, int]:
     """Read a file's header only.
 
@@ -60,7 +70,7 @@ def probe_audio(path: str | Path) -> tuple[int, int, int]:
     try:
         info = sf.info(str(path))
     except (RuntimeError, ValueError, TypeError) as exc:  # LibsndfileError is a RuntimeError
-        raise AudioDecodeError(path, str(exc)) from exc
+        raise AudioDecodeError(path, _reason(path, exc)) from exc
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioDecodeError(path, "file holds no audio frames")
     return int(info.samplerate), int(info.channels), int(info.frames)
@@ -109,7 +119,7 @@ def load_audio(
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, EOFError) as exc:
-        raise AudioDecodeError(path, str(exc)) from exc
+        raise AudioDecodeError(path, _reason(path, exc)) from exc
     if data.shape[0] == 0:
         raise AudioDecodeError(path, "file holds no audio frames")
     x = np.ascontiguousarray(data.T)
