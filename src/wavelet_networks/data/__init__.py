@@ -4,7 +4,7 @@ Importing this package imports every data set module, which registers it in
 :data:`DATASETS` under its name ("urbansound8k", "magnatagatune", ...).
 """
 
-from wavelet_networks.data import bearing, magnatagatune, urbansound8k
+from wavelet_networks.data import bearing, folder, magnatagatune, urbansound8k
 from wavelet_networks.data.audio import AudioDecodeError
 from wavelet_networks.data.base import DATASETS, WaveformDataModule, register_dataset
 
@@ -13,6 +13,7 @@ __all__ = [
     "AudioDecodeError",
     "WaveformDataModule",
     "bearing",
+    "folder",
     "magnatagatune",
     "register_dataset",
     "urbansound8k",

@@ -281,9 +281,12 @@ class AudioClipDataModule(WaveformDataModule):
         return len(self.class_names)
 
     # -- caching -------------------------------------------------------------
+    def _cache_name(self) -> str:
+        return self.name
+
     def _cache_path(self) -> Path:
         base = self.cache_dir if self.cache_dir is not None else default_cache_dir()
-        return cache_subdir(base, self.name, self._sample_rate, self.cache_dtype)
+        return cache_subdir(base, self._cache_name(), self._sample_rate, self.cache_dtype)
 
     def prepare_data(self) -> None:
         """Build the disk cache (``cache="disk"``; resumable). Runs on one process."""
