@@ -131,6 +131,10 @@ def build_wave_cache(
         )
 
     index = _read_index(cache_dir)
+    # Rewrite the index from its valid entries (drops a line cut short by a crash).
+    with (cache_dir / "index.jsonl").open("w") as f:
+        for key, (offset, length) in index.items():
+            f.write(json.dumps({"key": key, "offset": offset, "length": length}) + "\n")
     end = max((o + n for o, n in index.values()), default=0)
     itemsize = np.dtype(dtype).itemsize
     waves = cache_dir / "waves.bin"
