@@ -88,6 +88,7 @@ def test_labels_match_metadata(us8k):
             assert y == int(rows[key]["classID"])
             assert dm.class_names[y] == rows[key]["class"]
     assert dm.num_classes == 10 and tuple(dm.class_names) == CLASSES
+    assert UrbanSound8KDataModule.num_folds == 10  # `wavelet-networks cv` runs folds 1-10
 
 
 @pytest.mark.parametrize(("rate", "length"), [(22050, 88200), (16000, 64000)])

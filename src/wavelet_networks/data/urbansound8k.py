@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -95,6 +96,8 @@ class UrbanSound8KDataModule(AudioClipDataModule):
     """
 
     description = "UrbanSound8K: 8732 urban sound clips (<= 4 s), 10 classes, 10 predefined folds"
+    #: ``wavelet-networks cv`` runs folds 1..num_folds (``--data.fold K``).
+    num_folds: ClassVar[int] = 10
     expected_layout = (
         "UrbanSound8K/\n"
         "  metadata/UrbanSound8K.csv\n"
