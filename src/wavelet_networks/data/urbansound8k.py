@@ -83,9 +83,9 @@ class UrbanSound8KDataModule(AudioClipDataModule):
         batch_size, num_workers: DataLoader settings.
         on_error: ``"skip"`` (warn naming each broken file, drop it) or ``"raise"``.
         cache: ``"none"`` (decode and resample every epoch), ``"memory"`` (decode
-            once at ``setup``; about 3.1 GB at 22.05 kHz) or ``"disk"`` (decode
+            once at ``setup``; about 2.8 GB at 22.05 kHz) or ``"disk"`` (decode
             once into a float16/float32 memmap under ``cache_dir``, reused by
-            later runs; about 1.6 GB at 22.05 kHz in float16).
+            later runs; about 1.4 GB at 22.05 kHz in float16).
         cache_dir: where ``cache="disk"`` writes (default
             ``$WAVELET_NETWORKS_CACHE`` or ``~/.cache/wavelet_networks``).
         cache_dtype: ``"float16"`` or ``"float32"``.
