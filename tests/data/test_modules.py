@@ -59,3 +59,15 @@ def test_constructor_is_configurable_from_yaml(name, tmp_path):
     dm = instantiate(cfg).data
     assert isinstance(dm, cls) and dm.batch_size == 5 and dm.root == tmp_path
     assert dm.hparams["batch_size"] == 5
+
+
+@pytest.mark.parametrize(("n", "dropped"), [(9, True), (10, False), (1, False)])
+def test_training_loader_never_ends_with_a_batch_of_one(n, dropped):
+    from wavelet_networks.data._common import make_loader
+
+    data = [(torch.zeros(1, 4), torch.tensor(0))] * n
+    train = make_loader(data, 4, shuffle=True, num_workers=0, seed=0)
+    sizes = [len(y) for _, y in train]
+    assert (sizes[-1] == 1) == (n == 1) and sum(sizes) == n - dropped
+    evaluation = make_loader(data, 4, shuffle=False, num_workers=0, seed=0)
+    assert sum(len(y) for _, y in evaluation) == n

@@ -78,17 +78,20 @@ def make_loader(
     shuffle: bool,
     num_workers: int,
     seed: int,
-    drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader with the project's conventions.
 
     Seeded shuffling (a ``torch.Generator`` seeded with ``seed``; the workers'
     torch seeds, and so :func:`torch_seeded_rng`, derive from it),
     ``persistent_workers`` when ``num_workers > 0``, ``pin_memory`` when CUDA
-    is available, and :func:`collate_drop_none`.
+    is available, and :func:`collate_drop_none`. A shuffled (training) loader
+    whose last batch would hold a single example drops it: batch norm over a
+    batch of one fails in training mode. Nothing else is ever dropped.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
+    n = len(dataset)  # type: ignore[arg-type]
+    drop_last = shuffle and n > batch_size and n % batch_size == 1
     return DataLoader(
         dataset,
         batch_size=batch_size,
