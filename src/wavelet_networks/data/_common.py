@@ -34,17 +34,20 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def handle_broken(broken: dict[str, str], on_error: str, dataset: str) -> None:
-    """Apply the ``on_error`` policy to ``{file: reason}``.
+def handle_broken(
+    broken: dict[str, str], on_error: str, dataset: str, root: Path | None = None
+) -> None:
+    """Apply the ``on_error`` policy to ``{file: reason}`` (files relative to ``root``).
 
     ``"skip"`` logs one warning per file; ``"raise"`` raises
-    :class:`AudioDecodeError` for the first one (in sorted order).
+    :class:`AudioDecodeError` for the first one (in sorted order), with its full path.
     """
     if not broken:
         return
     if on_error == "raise":
         path = sorted(broken)[0]
-        raise AudioDecodeError(path, broken[path] + " (set on_error='skip' to drop broken files)")
+        full = root / path if root is not None else Path(path)
+        raise AudioDecodeError(full, broken[path] + " (set on_error='skip' to drop broken files)")
     for path in sorted(broken):
         log.warning("%s: skipping broken file %s: %s", dataset, path, broken[path])
 
@@ -338,7 +341,7 @@ class AudioClipDataModule(WaveformDataModule):
         rows = self._index()
         source, broken = self._source(sorted({k for k, _, _ in rows}))
         self.broken.update(broken)
-        handle_broken(broken, self.on_error, self.name)
+        handle_broken(broken, self.on_error, self.name, self.root)
         for split in ("train", "val", "test"):
             kept = [(k, y) for k, y, s in rows if s == split and k not in broken]
             self.datasets[split] = ClipDataset(

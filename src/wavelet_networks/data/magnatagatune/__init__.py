@@ -294,7 +294,11 @@ class MagnaTagATuneDataModule(WaveformDataModule):
     # -- properties --------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        return len(self._tags) if self._tags is not None else self.n_tags
+        if self._tags is not None:
+            return len(self._tags)
+        if self.tags_file is not None:  # known without reading the annotations
+            return len(self._read_tags_file())
+        return self.n_tags
 
     @property
     def class_names(self) -> list[str]:
@@ -312,11 +316,15 @@ class MagnaTagATuneDataModule(WaveformDataModule):
         return self.segment_samples
 
     # -- helpers -------------------------------------------------------------
+    def _read_tags_file(self) -> list[str]:
+        assert self.tags_file is not None
+        text = require(self.tags_file, "a text file with one tag per line").read_text()
+        return [t.strip() for t in text.splitlines() if t.strip()]
+
     def _select(self, tags: list[str], paths: list[str], labels: np.ndarray) -> np.ndarray:
         """Choose the tags; returns the targets ``(clips, n_tags)``."""
         if self.tags_file is not None:
-            text = require(self.tags_file, "a text file with one tag per line").read_text()
-            wanted = [t.strip() for t in text.splitlines() if t.strip()]
+            wanted = self._read_tags_file()
             unknown = [t for t in wanted if t not in tags]
             if unknown:
                 raise ValueError(f"{self.tags_file}: tags not in {ANNOTATIONS}: {unknown}")
@@ -369,7 +377,7 @@ class MagnaTagATuneDataModule(WaveformDataModule):
                 except AudioDecodeError as exc:
                     broken[p] = exc.reason
         self.broken.update(broken)
-        handle_broken(broken, self.on_error, self.name)
+        handle_broken(broken, self.on_error, self.name, self.root)
         clips = _Clips(self.root, self._sample_rate, cache)
         for split in ("train", "val", "test"):
             keep = [
