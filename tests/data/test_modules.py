@@ -71,3 +71,14 @@ def test_training_loader_never_ends_with_a_batch_of_one(n, dropped):
     assert (sizes[-1] == 1) == (n == 1) and sum(sizes) == n - dropped
     evaluation = make_loader(data, 4, shuffle=False, num_workers=0, seed=0)
     assert sum(len(y) for _, y in evaluation) == n
+
+
+def test_main_process_collate_matches_default_collate():
+    from torch.utils.data import default_collate
+
+    from wavelet_networks.data._common import collate_drop_none
+
+    batch = [(torch.randn(2, 5), torch.tensor(i)) for i in range(3)]
+    for a, b in zip(collate_drop_none([None, *batch]), default_collate(batch), strict=True):
+        assert torch.equal(a, b) and a.dtype == b.dtype
+    assert collate_drop_none([None, None]) is None

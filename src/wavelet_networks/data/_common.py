@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 from wavelet_networks.data.audio import AudioDecodeError, fix_length, load_audio, probe_audio
 from wavelet_networks.data.base import WaveformDataModule
@@ -72,6 +72,15 @@ def collate_drop_none(batch: list[Any]) -> Any:
     if not kept:
         log.warning("a whole batch failed to decode and was dropped")
         return None
+    if get_worker_info() is None and all(
+        isinstance(t, torch.Tensor) for item in kept for t in item
+    ):
+        # In the main process, stack through numpy: torch allocates every batch
+        # afresh and on some machines the page faults cost more than the decoding.
+        # (Workers keep default_collate, which writes into shared memory.)
+        return tuple(
+            torch.from_numpy(np.stack([t.numpy() for t in field])) for field in zip(*kept, strict=True)
+        )
     return default_collate(kept)
 
 
