@@ -57,7 +57,7 @@ def test_cv_protocol_folds(us8k, data_log, fold, val_fold, n):
 
 
 def test_paper_protocol_validation_by_recording(us8k):
-    dm = make(us8k, protocol="paper", fold=4)  # fold is ignored: the test fold is 10
+    dm = make(us8k, protocol="paper")
     dm.setup()
     keys = split_keys(dm)
     assert folds(keys["test"], us8k) == [10] and len(keys["test"]) == 2
@@ -162,6 +162,7 @@ def test_missing_column_and_missing_file(tmp_path, us8k, data_log):
 @pytest.mark.parametrize(
     "kw",
     [{"fold": 11}, {"fold": 3, "val_fold": 3}, {"protocol": "random"}, {"on_error": "ignore"},
+     {"protocol": "paper", "fold": 4},
      {"cache": "ram"}, {"val_fraction": 1.0}],
 )  # fmt: skip
 def test_invalid_arguments(kw):

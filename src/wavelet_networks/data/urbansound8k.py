@@ -73,7 +73,7 @@ class UrbanSound8KDataModule(AudioClipDataModule):
 
     Args:
         root: the extracted ``UrbanSound8K`` folder.
-        fold: test fold (1-10) for ``protocol="cv"``; ignored by ``"paper"``.
+        fold: test fold (1-10) for ``protocol="cv"``; must stay 10 for ``"paper"``.
         protocol: ``"cv"`` or ``"paper"`` (see the module docstring).
         val_fold: validation fold; ``None`` picks the default of the protocol.
         val_fraction: share of the training recordings (by ``fsID``) held out for
@@ -137,6 +137,11 @@ class UrbanSound8KDataModule(AudioClipDataModule):
             seed=seed,
         )
         check_choice("protocol", protocol, ("cv", "paper"))
+        if protocol == "paper" and fold != 10:
+            raise ValueError(
+                f"protocol='paper' always tests on fold 10, got fold={fold}; "
+                "use protocol='cv' to test on another fold"
+            )
         test_fold = fold if protocol == "cv" else 10
         check_choice("fold", test_fold, range(1, 11))
         if val_fold is None and protocol == "cv":
