@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import pytest
 import torch
@@ -51,9 +52,10 @@ def test_stratified_split_counts():
     assert [s[10:].count(x) for x in ("train", "val", "test")] == [14, 2, 4]
 
 
+@pytest.mark.parametrize("relative", [True, False])
 @pytest.mark.parametrize("with_split", [True, False])
 @pytest.mark.parametrize("as_dir", [True, False])
-def test_csv_layout(folder, tmp_path, with_split, as_dir):
+def test_csv_layout(folder, tmp_path, with_split, as_dir, relative):
     keys = sorted(folder.files)
     assigned = {k: ("test" if i % 5 == 0 else "valid" if i % 5 == 1 else "train")
                 for i, k in enumerate(keys)}  # fmt: skip
@@ -61,12 +63,14 @@ def test_csv_layout(folder, tmp_path, with_split, as_dir):
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "label"] + (["split"] if with_split else []))
-        for k in keys:  # absolute paths: the CSV lives elsewhere
+        for k in keys:  # the CSV lives elsewhere: absolute paths, or relative to the CSV
+            path = os.path.relpath(folder.root / k, tmp_path) if relative else folder.root / k
             extra = [assigned[k]] if with_split else []
-            w.writerow([str(folder.root / k), folder.files[k], *extra])
+            w.writerow([str(path), folder.files[k], *extra])
     dm = make(tmp_path if as_dir else csv_path)
     dm.setup()
-    got = {k.split(str(folder.root) + "/")[-1]: s for k, s in split_map(dm).items()}
+    got = {str((tmp_path / k).resolve().relative_to(folder.root.resolve())): s
+           for k, s in split_map(dm).items()}  # fmt: skip
     assert set(got) == set(keys) - {folder.corrupted}
     if with_split:
         assert got == {k: s.replace("valid", "val") for k, s in assigned.items()
