@@ -11,7 +11,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
-from wavelet_networks.data.audio import AudioDecodeError, fix_length, load_audio, probe_audio
+from wavelet_networks.data.audio import (
+    AudioDecodeError,
+    fix_length,
+    load_audio,
+    probe_audio,
+    seconds_to_samples,
+)
 from wavelet_networks.data.base import WaveformDataModule
 from wavelet_networks.data.cache import WaveCache, build_wave_cache
 
@@ -137,6 +143,7 @@ class WaveSource:
         self.memory = memory
 
     def get(self, key: str) -> np.ndarray:
+        """Float32 ``(1, time)`` waveform of ``key`` at ``sample_rate``."""
         if self.memory is not None and key in self.memory:
             return self.memory[key]
         if self.cache is not None and key in self.cache:
@@ -287,8 +294,6 @@ class AudioClipDataModule(WaveformDataModule):
 
     @property
     def input_length(self) -> int:
-        from wavelet_networks.data.audio import seconds_to_samples
-
         return seconds_to_samples(self.clip_seconds, self._sample_rate)
 
     @property

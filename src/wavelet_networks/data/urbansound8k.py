@@ -83,7 +83,8 @@ class UrbanSound8KDataModule(AudioClipDataModule):
         batch_size, num_workers: DataLoader settings.
         on_error: ``"skip"`` (warn naming each broken file, drop it) or ``"raise"``.
         cache: ``"none"`` (decode and resample every epoch), ``"memory"`` (decode
-            once at ``setup``; about 2.8 GB at 22.05 kHz) or ``"disk"`` (decode
+            once at ``setup``; about 2.8 GB at 22.05 kHz, shared with workers
+            started by fork, as on Linux, copied into each one otherwise) or ``"disk"`` (decode
             once into a float16/float32 memmap under ``cache_dir``, reused by
             later runs; about 1.4 GB at 22.05 kHz in float16).
         cache_dir: where ``cache="disk"`` writes (default
