@@ -130,7 +130,7 @@ def format_cards(names: list[str] | None = None) -> str:
     implementation's count and the difference, the parameter difference to the
     twin, expected input, receptive field and GMACs per second of input.
     """
-    names = list(names) if names else available()
+    names = list(names) if names else _pair_order(available())
     info = {n: describe(n) for n in names}
     rows = [
         ["name", "family", "params", "ref params", "diff %", "vs twin %", "input",
@@ -179,6 +179,18 @@ def format_cards(names: list[str] | None = None) -> str:
             )
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
+
+
+def _pair_order(names: list[str]) -> list[str]:
+    """Every baseline followed by its twin, then the rest in the given order."""
+    out: list[str] = []
+    for n in names:
+        c = card(n)
+        if c.family == "baseline" and n not in out:
+            out.append(n)
+            if c.twin in names and c.twin not in out:
+                out.append(c.twin)
+    return out + [n for n in names if n not in out]
 
 
 def _twin_params(twin: str, d: dict) -> int:
