@@ -24,14 +24,19 @@ inputs of the same spectrum, ``||f(x') - f(x)|| / ||f(x)||``. Global pooling
 makes the logits of such inputs nearly equal; an error near the floor means
 the model does not see the dilation, an error far above it means it does.
 
-Weights are random (the model's init; batch-norm running statistics at
-their defaults, so batch norm is the identity in eval mode) unless
-``--ckpt name=path`` gives trained weights. Float32 on the CPU.
+Weights are random (the model's init) unless ``--ckpt name=path`` gives
+trained weights. With random weights the batch-norm running statistics are
+first calibrated on ``--calibrate`` batches of two noise inputs of the same
+kind (train mode, cumulative average), so that every layer sees normalised
+activations as in a trained network; without it (``--calibrate 0``) batch
+norm is the identity in eval mode, activations shrink or grow with depth and
+the logits of the deeper random networks are dominated by input-independent
+terms (e.g. the bias of SampleCNN's linear head). Float32 on the CPU.
 
 Usage::
 
     python benchmarks/dilation_robustness.py [--repeats 3] [--models m3 w-m3 ...]
-        [--cutoff 0.25] [--ckpt w-m5=runs/w-m5.ckpt] [--json out.json]
+        [--cutoff 0.25] [--calibrate 1] [--ckpt w-m5=runs/w-m5.ckpt] [--json out.json]
 """
 
 from __future__ import annotations
@@ -78,8 +83,22 @@ def pairs(names: list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
+@torch.no_grad()
+def calibrate_batch_norm(module: nn.Module, length: int, cutoff: float, batches: int) -> None:
+    """Set batch-norm running statistics to the cumulative average over noise batches."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    module.train()
+    g = torch.Generator().manual_seed(12345)
+    for _ in range(batches):
+        module(bandlimited_noise((2, 1, length), cutoff, g, dtype=torch.float32))
+    module.eval()
+
+
 def measure(
-    name: str, repeats: int, cutoff: float, ckpt: str | None, seed: int = 0
+    name: str, repeats: int, cutoff: float, ckpt: str | None, calibrate: int = 1, seed: int = 0
 ) -> dict[str, object]:
     c = card(name)
     num_classes = int(c.extra.get("num_classes", 10))
@@ -88,8 +107,11 @@ def measure(
     length = c.input_length
     fixed = getattr(model, "max_length", None) is not None
     module: nn.Module = ClipClassifier(model, length) if fixed else model
-    errors, floors = [], []
     start = time.perf_counter()
+    calibrated = calibrate if ckpt is None else 0
+    if calibrated:
+        calibrate_batch_norm(model, length, cutoff, calibrated)
+    errors, floors = [], []
     for r in range(repeats):
         g = torch.Generator().manual_seed(1000 + r)
         x = bandlimited_noise((1, 1, length), cutoff, g, dtype=torch.float32)
@@ -111,6 +133,7 @@ def measure(
         "floors": floors,
         "floor_median": statistics.median(floors),
         "weights": ckpt or "random",
+        "batch_norm_calibration_batches": calibrated,
         "seconds": time.perf_counter() - start,
     }
 
@@ -144,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cutoff", type=float, default=0.25, help="band limit, fraction of Nyquist")
     p.add_argument("--models", nargs="*", help="only the pairs containing these names")
     p.add_argument(
+        "--calibrate", type=int, default=1, help="noise batches to calibrate batch norm (0: none)"
+    )
+    p.add_argument(
         "--ckpt", action="append", default=[], metavar="NAME=PATH", help="trained weights"
     )
     p.add_argument("--json", default="benchmarks/dilation_robustness.json", help="output file")
@@ -157,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for base, twin in pairs(args.models):
         pair = []
         for name in (base, twin):
-            res = measure(name, args.repeats, args.cutoff, ckpts.get(name))
+            res = measure(name, args.repeats, args.cutoff, ckpts.get(name), args.calibrate)
             print(f"{name:12s} median {res['median']:.4f} max {res['max']:.4f} "
                   f"({res['seconds']:.0f} s)", flush=True)  # fmt: skip
             pair.append(res)
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "cutoff": args.cutoff,
         "factor": 2,
         "dtype": "float32",
+        "calibrate": args.calibrate,
         "wall_seconds": wall,
         "machine": {
             "platform": platform.platform(),

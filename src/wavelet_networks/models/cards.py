@@ -6,9 +6,10 @@ implementation, the input it expects, its receptive field and the
 multiply-accumulates (MACs) of one forward pass per second of input.
 :func:`format_cards` renders them for ``wavelet-networks models``.
 
-MACs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on a
-real forward pass (batch 1, the expected input length): every convolution
-and matrix product the implementation runs, i.e. for lifting and group
+MACs are counted on a forward pass (batch 1, the expected input length, meta
+tensors) by a dispatch mode that sees every convolution and matrix product
+the implementation runs (as :class:`torch.utils.flop_counter.FlopCounterMode`
+does, without its overhead): i.e. for lifting and group
 convolutions both the B-spline smoothing (a depthwise convolution) and the
 dilated convolution, including the work spent on the zero padding of large
 scales. Pooling, batch norm and activations are not counted.
@@ -16,11 +17,13 @@ scales. Pooling, batch norm and activations are not counted.
 
 from __future__ import annotations
 
+import copy
+import functools
 import textwrap
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from wavelet_networks.models._base import length_steps, receptive_field
 from wavelet_networks.models.registry import available, build, card, overrides
@@ -40,11 +43,40 @@ def _meta_model(name: str, num_classes: int) -> nn.Module:
         return build(name, num_classes=num_classes).eval()
 
 
-def _macs(model: nn.Module, length: int, in_channels: int = 1) -> int:
+_aten = torch.ops.aten
+
+
+class _MacCounter(TorchDispatchMode):
+    """Multiply-accumulates of convolutions and matrix products run under this mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.macs = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is _aten.convolution.default:
+            # Every output element: in_channels / groups x kernel taps products.
+            self.macs += out.numel() * args[1][0].numel()
+        elif func is _aten.mm.default:
+            self.macs += args[0].shape[0] * args[0].shape[1] * args[1].shape[1]
+        elif func is _aten.addmm.default:
+            self.macs += args[1].shape[0] * args[1].shape[1] * args[2].shape[1]
+        elif func is _aten.bmm.default:
+            self.macs += args[0].shape[0] * args[0].shape[1] * args[0].shape[2] * args[1].shape[2]
+        return out
+
+
+def _counted_forward(model: nn.Module, length: int, in_channels: int = 1) -> tuple[int, tuple]:
+    """MACs and output shape of one forward pass on a meta input ``(1, in_channels, length)``."""
     x = torch.empty(1, in_channels, length, device="meta")
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return counter.get_total_flops() // 2
+    with torch.no_grad(), _MacCounter() as counter:
+        out = model(x)
+    return counter.macs, tuple(out.shape)
+
+
+def _macs(model: nn.Module, length: int, in_channels: int = 1) -> int:
+    return _counted_forward(model, length, in_channels)[0]
 
 
 def _params(model: nn.Module) -> int:
@@ -66,16 +98,27 @@ def describe(name: str, num_classes: int | None = None) -> dict:
         receptive_field_samples, receptive_field_ms, macs_per_forward,
         macs_per_second, paper_result, notes, overrides``. Values that do not
         apply are ``None`` (e.g. MACs per second without a sample rate).
+        Measurements are cached per (name, num_classes).
     """
     c = card(name)
-    n_out = _num_classes(c.name, num_classes)
+    return copy.deepcopy(_describe(c.name, _num_classes(c.name, num_classes)))
+
+
+@functools.cache
+def _describe(name: str, n_out: int) -> dict:
+    """Measure the card of ``name`` built with ``n_out`` outputs (uncached)."""
+    c = card(name)
     model = _meta_model(c.name, n_out)
     params = _params(model)
     ref = c.reference_params
     diff = None if ref is None else 100.0 * (params - ref) / ref
     field = receptive_field(length_steps(model))
     length = c.input_length
-    macs = _macs(model, length) if length else None
+    macs = None
+    if length:
+        macs, shape = _counted_forward(model, length)
+        if shape != (1, n_out):  # the full-width model must work at its expected length
+            raise RuntimeError(f"{name}: output shape {shape} for one input of {length} samples")
     per_second = None
     if macs is not None and c.sample_rate:
         per_second = round(macs * c.sample_rate / length)
