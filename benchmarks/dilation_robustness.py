@@ -74,8 +74,13 @@ class ClipClassifier(nn.Module):
 
 def pairs(names: list[str] | None) -> list[tuple[str, str]]:
     """(baseline, twin) pairs of the zoo, restricted to ``names`` if given."""
+    paper_order = ["m3", "m5", "m11", "m18", "m34-res", "1d-cnn", "samplecnn"]
+    ordered = sorted(
+        available(),
+        key=lambda n: (n not in paper_order, paper_order.index(n) if n in paper_order else 0, n),
+    )
     out = []
-    for name in available():
+    for name in ordered:
         c = card(name)
         if c.family == "baseline" and c.twin:
             if names is None or name in names or c.twin in names:

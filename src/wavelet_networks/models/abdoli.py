@@ -168,12 +168,16 @@ _NOTES_BOTH = (
     "range). Dense layers: ReLU in between as Abdoli et al. (the Wavelet "
     "Networks reference code has none: dense_relu=False). "
 )
-_COMMON = dict(
-    sample_rate=SAMPLE_RATE,
-    input_length=INPUT_LENGTH,
-    paper_result="not found (the paper's text was not available to look the number up)",
-    extra={"num_classes": 10, "dataset": "UrbanSound8K"},
-)
+
+
+def _common() -> dict:
+    """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
+    return dict(
+        sample_rate=SAMPLE_RATE,
+        input_length=INPUT_LENGTH,
+        paper_result="not found (the paper's text was not available to look the number up)",
+        extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+    )
 
 
 @register(
@@ -188,7 +192,7 @@ _COMMON = dict(
         "(eps 2e-5), pools 8, 8, 5; init N(0, 1/fan_in) as the reference code. "
         + _NOTES_BOTH
         + "Overrides: channels (C = 16), dropout (0.25), dense_relu.",
-        **_COMMON,
+        **_common(),
     )
 )
 def one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> OneDCNN:
@@ -210,7 +214,7 @@ def one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> OneDCNN:
         "reference code and its parameter count (458,614) require. "
         + _NOTES_BOTH
         + "Overrides: channels (C = 12), dropout, dense_relu, num_scales, scale_kernel_size.",
-        **_COMMON,
+        **_common(),
     )
 )
 def w_one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> WOneDCNN:

@@ -354,12 +354,18 @@ class WResMNet(ZooModel):
 _DAI = "Dai et al. 2016, Very deep convolutional neural networks for raw waveforms"
 _ROMERO = "Romero et al. 2024, Wavelet Networks (TMLR), arXiv 2006.05259"
 _NOT_FOUND = "not found (the paper's text was not available to look the number up)"
-_COMMON = dict(
-    sample_rate=SAMPLE_RATE,
-    input_length=INPUT_LENGTH,
-    paper_result=_NOT_FOUND,
-    extra={"num_classes": 10, "dataset": "UrbanSound8K"},
-)
+
+
+def _common() -> dict:
+    """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
+    return dict(
+        sample_rate=SAMPLE_RATE,
+        input_length=INPUT_LENGTH,
+        paper_result=_NOT_FOUND,
+        extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+    )
+
+
 _OVERRIDES = "Overrides: channels (base width C), dropout (after every conv block)."
 _W_OVERRIDES = (
     "Overrides: channels (base width C), dropout (elementwise, after every BN-ReLU), "
@@ -411,7 +417,7 @@ def _register_plain(key: str) -> None:
             reference_params=_REF_PARAMS[key],
             notes="Conv(80 taps, stride 4, padding 40), 3-tap convs (padding 1), BN eps 2e-5, "
             "no biases, init N(0, 1/fan_in) as the reference code. " + _OVERRIDES,
-            **_COMMON,
+            **_common(),
         )
     )(build)
 
@@ -462,7 +468,7 @@ def _register_wavelet(key: str) -> None:
             twin=key,
             reference_params=_REF_PARAMS[name],
             notes=f"C = {_TWIN_WIDTH[key]}; {crop}. " + _W_NOTES + _W_OVERRIDES + extra_note,
-            **_COMMON,
+            **_common(),
         )
     )(build)
 
@@ -481,7 +487,7 @@ for _key in PLANS:
         reference_params=_REF_PARAMS["m34-res"],
         notes="48 base channels, residual blocks (3, 4, 6, 3); shortcut repeats channels when "
         "the width doubles; a BN after the residual sum as the reference code. " + _OVERRIDES,
-        **_COMMON,
+        **_common(),
     )
 )
 def m34_res(
@@ -501,7 +507,7 @@ def m34_res(
         notes="C = 45; the first block of every stage crops the scale axis (9 -> 7 -> 5 -> 3 "
         "-> 1; its shortcut drops the 2 coarsest scales and repeats channels when the width "
         "doubles), other convs are G(1, 3); head G(1, 1). " + _W_NOTES + _W_OVERRIDES,
-        **_COMMON,
+        **_common(),
     )
 )
 def w_m34_res(

@@ -161,13 +161,15 @@ class WSampleCNN(ZooModel):
         return self.head(self.scale_pool(self.features(x)))
 
 
-_COMMON = dict(
-    sample_rate=SAMPLE_RATE,
-    input_length=INPUT_LENGTH,
-    paper_result="not found (the paper's text was not available to look the number up)",
-    task="multilabel",
-    extra={"num_classes": 50, "dataset": "MagnaTagATune (50 most frequent tags)"},
-)
+def _common() -> dict:
+    """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
+    return dict(
+        sample_rate=SAMPLE_RATE,
+        input_length=INPUT_LENGTH,
+        paper_result="not found (the paper's text was not available to look the number up)",
+        task="multilabel",
+        extra={"num_classes": 50, "dataset": "MagnaTagATune (50 most frequent tags)"},
+    )
 
 
 @register(
@@ -183,7 +185,7 @@ _COMMON = dict(
         "models: bias=False removes 2,944 parameters. BN eps 1e-5, PyTorch default init. "
         "Fixed input length (one time step reaches the linear head). "
         "Overrides: channels (C = 128), dropout (0.5), bias.",
-        **_COMMON,
+        **_common(),
     )
 )
 def samplecnn(num_classes: int, in_channels: int = 1, **overrides) -> SampleCNN:
@@ -204,7 +206,7 @@ def samplecnn(num_classes: int, in_channels: int = 1, **overrides) -> SampleCNN:
         "as the reference) after layer 6 and after the scale max. The head is max over "
         "scales then linear on the single remaining time step (no time mean needed). "
         "Overrides: channels (C = 90), dropout, num_scales, scale_kernel_size.",
-        **_COMMON,
+        **_common(),
     )
 )
 def w_samplecnn(num_classes: int, in_channels: int = 1, **overrides) -> WSampleCNN:
