@@ -375,8 +375,10 @@ _W_OVERRIDES = (
 _W_NOTES = (
     "Lifting L(9, 79, C) at stride 1 then P(4) BN ReLU P(4) replaces the stride-4 first "
     "conv; BN has one statistic per channel (GroupBatchNorm, eps 2e-5); no conv biases; "
-    "head after the time mean, then max over scales. Init: spline weights "
-    "U(+-sqrt(2/(C_in K))) as the reference code. "
+    "head after the time mean, then max over scales. The 1-tap head is pointwise at every "
+    "scale (the library's convention for K = 1); in the reference code a 1-tap spline kernel "
+    "on the time mean weights output scale s by B(0)/s before the scale max. Init: spline "
+    "weights U(+-sqrt(2/(C_in K))) as the reference code. "
 )
 _REF_PARAMS = {
     "m3": 220_672,
