@@ -213,17 +213,20 @@ class ZooModel(nn.Module):
                     f"{tuple(x.shape)})"
                 )
         elif not self.min_length <= n <= self.max_length:
-            what = "short" if n < self.min_length else "long"
+            short = n < self.min_length
+            hint = "" if short else "; split longer signals into windows and average the logits"
             raise ValueError(
-                f"{self.zoo_name} input is too {what}: {n} samples, the flattening head accepts "
-                f"{self.min_length} to {self.max_length} samples (expected length "
-                f"{self.input_length}; shape {tuple(x.shape)}); split longer signals into "
-                f"windows and average the logits"
+                f"{self.zoo_name} input is too {'short' if short else 'long'}: {n} samples, the "
+                f"flattening head accepts {self.min_length} to {self.max_length} samples "
+                f"(expected length {self.input_length}; shape {tuple(x.shape)}){hint}"
             )
 
     def extra_repr(self) -> str:
-        rng = f"{self.min_length}..{self.max_length or 'inf'}"
-        return f"in_channels={self.in_channels}, num_classes={self.num_classes}, input_length={rng}"
+        rng = f"{self.min_length}..{self.max_length or 'any'}"
+        return (
+            f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
+            f"input_length={self.input_length} (accepted {rng})"
+        )
 
 
 # --------------------------------------------------------------------------- initialisation
