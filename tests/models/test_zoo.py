@@ -244,3 +244,10 @@ def test_wavelet_loss_sees_every_spline_layer(name):
     assert (
         wn.wavelet_loss(build(card(name).twin, n_out(name))).item() == 0
     )  # baselines have no spline layers
+
+
+@pytest.mark.parametrize("name", ["m5", "w-m5", "1d-cnn"])
+def test_multichannel_input(name):
+    model = build(name, 4, in_channels=2, **({"channels": 4} if name.startswith("w-") else {}))
+    x = torch.randn(2, 2, model.min_length)
+    assert model(x).shape == (2, 4)
