@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["ModelCard", "available", "build", "card", "register"]
+__all__ = ["ModelCard", "available", "build", "card", "overrides", "register"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,32 @@ def _lookup(name: str) -> tuple[Callable[..., nn.Module], ModelCard]:
 def card(name: str) -> ModelCard:
     """The :class:`ModelCard` of a registered model."""
     return _lookup(name)[1]
+
+
+def overrides(name: str) -> dict[str, object]:
+    """The architecture options ``build(name, ..., **overrides)`` accepts, with their defaults.
+
+    Read from the constructor's signature; a constructor that forwards
+    ``**overrides`` to a class is resolved through its return annotation.
+    """
+    import inspect
+    import typing
+
+    fn, _ = _lookup(name)
+    skip = {"num_classes", "in_channels", "self"}
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        try:
+            cls = typing.get_type_hints(fn).get("return")
+        except Exception:  # unresolvable annotations: fall back to the visible parameters
+            cls = None
+        if isinstance(cls, type) and cls is not nn.Module and issubclass(cls, nn.Module):
+            params += list(inspect.signature(cls.__init__).parameters.values())
+    return {
+        p.name: (None if p.default is p.empty else p.default)
+        for p in params
+        if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
 
 
 def build(
