@@ -4,13 +4,14 @@ Importing this package imports every data set module, which registers it in
 :data:`DATASETS` under its name ("urbansound8k", "magnatagatune", ...).
 """
 
-from wavelet_networks.data import bearing, folder, magnatagatune, urbansound8k
+from wavelet_networks.data import acsf1, bearing, folder, magnatagatune, urbansound8k
 from wavelet_networks.data.audio import AudioDecodeError
 from wavelet_networks.data.base import DATASETS, WaveformDataModule, register_dataset
 
 __all__ = [
     "DATASETS",
     "AudioDecodeError",
+    "acsf1",
     "WaveformDataModule",
     "bearing",
     "folder",
