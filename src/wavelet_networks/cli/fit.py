@@ -19,6 +19,9 @@ __all__ = ["DEFAULT_PAIR", "WaveletNetworksCLI", "cv_command", "fit_command", "r
 #: The models ``wavelet-networks fit`` trains when given no model or config.
 DEFAULT_PAIR = ("w-small-cnn", "small-cnn")
 
+#: Model options set from the data module (LightningCLI argument links).
+_LINKED = ("num_classes", "in_channels", "task")
+
 FIT_DESCRIPTION = """\
 Train one model (LightningCLI: YAML configs plus command-line overrides), test
 its best checkpoint (lowest validation loss) on the test split, and write the
@@ -141,7 +144,7 @@ def _cli_class():
             parser.set_defaults(
                 {"data": {"class_path": f"{default.__module__}.{default.__qualname__}"}}
             )
-            for key in ("num_classes", "in_channels", "task"):
+            for key in _LINKED:
                 parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
 
         def before_instantiate_classes(self) -> None:
@@ -215,8 +218,15 @@ def _cli_class():
             if not saved.is_file():
                 return
             old = yaml.safe_load(saved.read_text()) or {}
+
+            def essential(cfg: dict[str, Any], key: str) -> Any:
+                section = dict(cfg.get(key) or {})
+                for linked in _LINKED:  # filled in from the data module at instantiation
+                    section.pop(linked, None)
+                return section
+
             for key in ("model", "data"):
-                if old.get(key) != self.config_dump.get(key):
+                if essential(old, key) != essential(self.config_dump, key):
                     raise CLIError(
                         f"run directory {str(self.run_dir)!r} holds an unfinished run with a "
                         f"different {key} config; pass --resume never to start afresh, or "
@@ -466,6 +476,11 @@ def _default_folds(args: list[str]) -> str:
             data = data_class_path(args[i + 1])
     name = dataset_name_of(data) if data else "acsf1"
     cls = DATASETS.get(name)
+    if cls is None and data:
+        import importlib
+
+        module, _, attr = data.rpartition(".")
+        cls = getattr(importlib.import_module(module), attr, None)
     n = getattr(cls, "num_folds", None) or (10 if name == "urbansound8k" else None)
     if not n:
         raise CLIError(f"data set {name!r} has no folds; pass --folds, e.g. --folds 1-5")
