@@ -56,7 +56,7 @@ def test_test_ckpt_reproduces_saved_accuracy_exactly(fitted_run: Path, capsys) -
 def test_predict_prints_class_and_probabilities(fitted_run: Path, tmp_path: Path, capsys) -> None:
     from aeon.datasets import load_classification
 
-    x, y = load_classification("ACSF1", split="test")
+    x, _ = load_classification("ACSF1", split="test")
     np.save(tmp_path / "a.npy", x[0, 0])
     np.save(tmp_path / "b.npy", x[15])  # (channels, time)
     ckpt = fitted_run / "checkpoints" / "best.ckpt"

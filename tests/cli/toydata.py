@@ -24,7 +24,7 @@ class ToyFolds(WaveformDataModule):
         self.fold, self.batch_size, self.per_fold = fold, batch_size, per_fold
 
     num_classes = 2  # type: ignore[assignment]
-    class_names = ["low", "high"]  # type: ignore[assignment]
+    class_names = ("low", "high")  # type: ignore[assignment]
     input_length = 128  # type: ignore[assignment]
 
     def _fold(self, k: int) -> TensorDataset:
