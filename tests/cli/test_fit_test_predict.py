@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
 
+from conftest import TINY
 from wavelet_networks.cli import main
 
 

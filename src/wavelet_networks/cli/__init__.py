@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -70,6 +71,85 @@ def _one_line(message: str) -> str:
     return " ".join(lines) if len(lines) <= 3 else " ".join(lines[:3]) + " ..."
 
 
+#: Known harmless warnings of the libraries, hidden from users (regexes of their start).
+_NOISE = (
+    r"LightningCLI's args parameter",
+    r"The number of training batches",
+    r"`isinstance\(treespec, LeafSpec\)`",
+    r"The '\w+_dataloader' does not have many workers",
+    r"Experiment logs directory .* exists and is not empty",
+    r"Checkpoint directory .* exists and is not empty",
+    r"\s*``?\w+``? (parameter )?was deprecated",
+    r"\s*skip_none parameter was deprecated",
+)
+
+
+def _quiet_library_noise() -> None:
+    """Hide known harmless warnings; send Lightning's info lines to stdout, not stderr."""
+    import logging
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (installs its log handlers, redirected below)
+
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.setStream(sys.stdout)
+
+
+_EXPECTED = re.compile(
+    r'Parser key "(?P<key>[^"]+)":\s*Expected an? (?P<type>.+?)\. Got value: (?P<value>.*)', re.S
+)
+
+
+def _typename(text: str) -> str:
+    text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text.strip())
+    text = re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", text)
+    return text.replace("NoneType", "null")
+
+
+def _explain(message: str, outer_key: str = "") -> str:
+    """One line for an error message, unpacking jsonargparse's nested multi-line errors."""
+    text = str(message).strip()
+    outer = re.match(r'Parser key "([^"]+)":', text)
+    outer_key = outer_key or (outer.group(1) if outer else "")
+    if "Union subtypes" in text:
+        items: list[list[str]] = []
+        indent = None
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("- "):
+                indent = len(line) - len(line.lstrip())
+                items.append([stripped[2:]])
+            elif items and indent is not None and len(line) - len(line.lstrip()) > indent:
+                items[-1].append(stripped)
+            else:
+                indent = None
+        errors = ["\n".join(i) for i in items]
+        specific = [e for e in errors if not e.startswith(("Expected a ", "Not a valid subclass"))]
+        if specific:  # e.g. the data module's own error, raised while instantiating it
+            inner = re.sub(r"^Problem with given class_path '[^']*':\s*", "", specific[0])
+            return _explain(inner, outer_key)
+        given = re.search(r"Given value: (.*)", text)
+        expected = " or ".join(dict.fromkeys(_typename(e[len("Expected a "):]) for e in errors))
+        value = f" {given.group(1).strip()!r}" if given else ""
+        return f"--{outer_key}: invalid value{value}; expected {expected or 'another type'}"
+    unknown = re.search(r"Option '([^']+)' is not accepted", text)
+    if unknown:
+        prefix = f"{outer_key}." if outer_key else ""
+        return f"unknown option --{prefix}{unknown.group(1)}"
+    m = _EXPECTED.search(text)
+    if m:
+        key = m.group("key")
+        if outer_key and not key.startswith(outer_key + "."):
+            key = f"{outer_key}.{key}" if key != outer_key else key
+        value = m.group("value").strip()
+        return f"--{key}: invalid value {value!r}; expected {_typename(m.group('type'))}"
+    return _one_line(text)
+
+
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     from wavelet_networks.cli import evaluate, fit, info
 
@@ -98,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("WAVELET_NETWORKS_DEBUG", "") not in ("", "0")
     try:
         commands = _commands()
+        _quiet_library_noise()
         if command not in commands:
             raise CLIError(
                 f"unknown subcommand {command!r}; choose one of {', '.join(commands)} "
@@ -114,8 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        name = "" if isinstance(exc, (CLIError, ValueError, FileNotFoundError)) else (
-            f"{type(exc).__name__}: "
-        )
-        print(f"error: {name}{_one_line(str(exc))}", file=sys.stderr)
+        user_error = (CLIError, ValueError, FileNotFoundError, argparse.ArgumentError)
+        name = "" if isinstance(exc, user_error) else f"{type(exc).__name__}: "
+        hint = ""
+        if isinstance(exc, argparse.ArgumentError) and command in ("fit", "cv"):
+            hint = " (see `wavelet-networks fit --help`)"
+        print(f"error: {name}{_explain(str(exc))}{hint}", file=sys.stderr)
         return 2
