@@ -24,7 +24,7 @@ from wavelet_networks.cli.fit import run_fit
 from wavelet_networks.training.run import read_epoch_metrics
 
 
-def evaluate(model: str, options: dict, split_seeds=(0, 1, 2)) -> dict:
+def evaluate(model: str, options: dict, split_seeds=(0, 1)) -> dict:
     losses, accs, times = [], [], []
     for s in split_seeds:
         root = Path(tempfile.mkdtemp(prefix="tune-"))
