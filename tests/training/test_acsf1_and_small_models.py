@@ -75,7 +75,7 @@ def test_limit_per_class_and_loaders() -> None:
 def test_missing_root_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ACSF1DataModule(root=str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match="ACSF1_TRAIN.ts"):
+    with pytest.raises(FileNotFoundError, match=r"ACSF1_TRAIN\.ts"):
         ACSF1DataModule(root=str(tmp_path))
 
 
