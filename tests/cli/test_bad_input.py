@@ -31,6 +31,10 @@ CASES = {
                          ["unknown data set 'urbansound9k'", "acsf1"]),
     "missing data directory": (["--model.model_name", "small-cnn", "--data.root", "/no/such/dir"],
                                ["'/no/such/dir' does not exist", "--data.root"]),
+    "missing UrbanSound8K directory": (
+        ["--model.model_name", "small-cnn", "--data", "urbansound8k", "--data.root", "/no/such/dir"],
+        ["/no/such/dir", "does not exist"],
+    ),
     "unknown config key": (["--model.model_name", "small-cnn", "--model.learning_rate", "1"],
                            ["--model.learning_rate"]),
     "unknown data option": (["--model.model_name", "small-cnn", "--data.bogus", "1"],

@@ -63,6 +63,8 @@ def test_paper_experiment_configs_exist() -> None:
 @pytest.mark.parametrize("name", available_configs())
 def test_packaged_configs_parse(name: str, capsys) -> None:
     """Every config resolves against the real classes (skipped until its parts are merged)."""
+    import inspect
+
     import yaml
 
     import wavelet_networks as wn
@@ -72,6 +74,8 @@ def test_packaged_configs_parse(name: str, capsys) -> None:
     data = cfg["data"]["class_path"]
     if data not in DATASETS:
         pytest.skip(f"data set {data!r} is not registered on this branch yet")
+    accepted = inspect.signature(DATASETS[data].__init__).parameters
+    assert set(cfg["data"]["init_args"]) <= set(accepted)
     if cfg["model"]["model_name"] not in wn.models.available():
         pytest.skip(f"model {cfg['model']['model_name']!r} is not registered on this branch yet")
     assert main(["fit", "--config", name, "--print_config"]) == 0

@@ -40,7 +40,7 @@ examples:
   wavelet-networks fit --model.model_name small-cnn --trainer.max_epochs 5
   wavelet-networks test --ckpt runs/acsf1/w-small-cnn/fold-none/seed-0/checkpoints/best.ckpt
   wavelet-networks predict --ckpt best.ckpt series.npy clip.wav
-  wavelet-networks cv --config urbansound8k_m5 --data.root /data/UrbanSound8K --folds 1-10
+  wavelet-networks cv --config urbansound8k_m5 --data.protocol cv --data.root /data/UrbanSound8K --folds 1-10
 
 Run `wavelet-networks SUBCOMMAND --help` for the options of a subcommand.
 """
@@ -75,6 +75,7 @@ def _one_line(message: str) -> str:
 _NOISE = (
     r"LightningCLI's args parameter",
     r"The number of training batches",
+    r"`max_epochs` was not set",
     r"`isinstance\(treespec, LeafSpec\)`",
     r"The '\w+_dataloader' does not have many workers",
     r"Experiment logs directory .* exists and is not empty",

@@ -251,15 +251,17 @@ def WaveletNetworksCLI(args: list[str]):
     return _cli_class()(args)
 
 
-def _prepare_run_dir(cli) -> bool:
-    """Rank 0: clear a run directory to be retrained, save config.yaml; True if it is new."""
+def _prepare_run_dir(cli) -> list[Path]:
+    """Rank 0: clear a run directory to be retrained, save config.yaml.
+
+    Returns the folders this call created (deepest first), for clean-up on failure.
+    """
     rd: Path = cli.run_dir
-    existed = rd.exists()
     if not _rank_zero():
-        return not existed
+        return []
     if cli.clear_run_dir:
         shutil.rmtree(rd)
-        existed = False
+    created = [p for p in (rd, *rd.parents) if not p.exists()]
     rd.mkdir(parents=True, exist_ok=True)
     logs = rd / "logs" / "metrics.csv"
     if cli.resume_ckpt and logs.is_file():
@@ -267,7 +269,19 @@ def _prepare_run_dir(cli) -> bool:
         n = len(list(logs.parent.glob("metrics-part*.csv")))
         logs.rename(logs.with_name(f"metrics-part{n:03d}.csv"))
     (rd / "config.yaml").write_text(yaml.safe_dump(cli.config_dump, sort_keys=False))
-    return not existed
+    return created
+
+
+def _remove_failed_run(created: list[Path]) -> None:
+    """Remove the folders a failed run created, unless it left a checkpoint to resume from."""
+    if not created or any(created[0].rglob("*.ckpt")):
+        return
+    shutil.rmtree(created[0], ignore_errors=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()  # only if empty
+        except OSError:
+            break
 
 
 def run_fit(args: list[str]) -> dict[str, Any]:
@@ -297,8 +311,7 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         test_out = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)
         test_s = time.perf_counter() - t1
     except BaseException:
-        if created and _rank_zero() and rd.exists() and not any(rd.rglob("*.ckpt")):
-            shutil.rmtree(rd, ignore_errors=True)
+        _remove_failed_run(created)
         raise
     metrics: dict[str, Any] = dict(model.test_results)
     for key, value in (test_out[0] if test_out else {}).items():
@@ -388,7 +401,7 @@ options:
   other options   as for `wavelet-networks fit` (see `wavelet-networks fit --help`)
 
 example:
-  wavelet-networks cv --config urbansound8k_m5 --data.root /data/UrbanSound8K --folds 1-10
+  wavelet-networks cv --config urbansound8k_m5 --data.protocol cv --data.root /data/UrbanSound8K --folds 1-10
 """
 
 

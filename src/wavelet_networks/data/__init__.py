@@ -11,8 +11,8 @@ from wavelet_networks.data.base import DATASETS, WaveformDataModule, register_da
 __all__ = [
     "DATASETS",
     "AudioDecodeError",
-    "acsf1",
     "WaveformDataModule",
+    "acsf1",
     "bearing",
     "folder",
     "magnatagatune",
