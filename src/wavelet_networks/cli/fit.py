@@ -32,7 +32,8 @@ learning_curve.png and, last and only on success, results.json.
 Without --config and --model.* options, fit trains the default pair
 (w-small-cnn and small-cnn) on the embedded ACSF1 data with the packaged
 default config and prints their test accuracies side by side. Other options
-(e.g. --trainer.max_epochs) then apply to both.
+(e.g. --trainer.max_epochs) then apply to both. Without --config and --data,
+the packaged default config is the base that options override.
 
 An interrupted run resumes from checkpoints/last.ckpt when the same command is
 run again (--resume auto); a finished run (results.json present) is only
@@ -356,6 +357,13 @@ def run_fit(args: list[str]) -> dict[str, Any]:
     return results
 
 
+def _with_default_config(args: list[str]) -> list[str]:
+    """Without ``--config`` and ``--data``, start from the packaged default config (ACSF1)."""
+    given = any(a in ("-c", "--config", "--data") or a.startswith(("--config=", "--data"))
+                for a in args)
+    return args if given else ["--config", "default", *args]
+
+
 def _is_single_model(args: list[str]) -> bool:
     return any(a in ("-c", "--config", "--model") or a.startswith(("--config=", "--model"))
                for a in args)
@@ -365,11 +373,11 @@ def fit_command(args: list[str]) -> int:
     """``wavelet-networks fit``: one model, or the default pair without model/config args."""
     if _is_single_model(args) or any(a in ("-h", "--help") or a.startswith("--print_config")
                                      or a.endswith(".help") for a in args):
-        run_fit(args)
+        run_fit(_with_default_config(args))
         return 0
     rows = []
     for name in DEFAULT_PAIR:
-        rows.append(run_fit(["--config", "default", "--model.model_name", name, *args]))
+        rows.append(run_fit(_with_default_config(["--model.model_name", name, *args])))
     if _rank_zero():
         print(format_comparison(rows))
     return 0
@@ -445,7 +453,7 @@ def cv_command(args: list[str]) -> int:
     folds = _parse_folds(folds_spec)
     rows = []
     for k in folds:
-        fold_args = [*rest, "--data.fold", str(k)]
+        fold_args = _with_default_config([*rest, "--data.fold", str(k)])
         cli_probe = None
         try:
             rows.append(run_fit(fold_args))
