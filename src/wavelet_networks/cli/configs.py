@@ -19,6 +19,7 @@ __all__ = [
     "config_path",
     "data_class_path",
     "dataset_name_of",
+    "import_class",
     "preprocess_args",
 ]
 
@@ -67,6 +68,14 @@ def data_class_path(name: str) -> str:
         f"unknown data set {name!r}.{hint} Registered data sets: {', '.join(sorted(DATASETS))} "
         "(see `wavelet-networks datasets`)"
     )
+
+
+def import_class(class_path: str) -> type:
+    """The class at the import path ``package.module.Class``."""
+    import importlib
+
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def dataset_name_of(class_path: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import math
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from wavelet_networks.cli import ArgumentParser, CLIError
+from wavelet_networks.cli.configs import import_class
 
 __all__ = ["load_checkpoint", "load_series", "predict_command", "test_command"]
 
@@ -37,11 +37,6 @@ def load_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
     model = WaveformClassifier.load_from_checkpoint(p, map_location="cpu")
     model.eval()
     return model, info
-
-
-def _data_class(class_path: str):
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 def _split_overrides(extra: list[str], prefix: str = "--data.") -> dict[str, Any]:
@@ -91,7 +86,7 @@ def test_command(args: list[str]) -> int:
     import lightning as L
 
     model, info = load_checkpoint(ns.ckpt)
-    cls = _data_class(info["data"]["class_path"])
+    cls = import_class(info["data"]["class_path"])
     kwargs = dict(info["data"].get("init_args") or {})
     params = inspect.signature(cls.__init__).parameters
     for key in overrides:

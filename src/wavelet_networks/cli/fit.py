@@ -484,7 +484,12 @@ def cv_command(args: list[str]) -> int:
 
 def _default_folds(args: list[str]) -> str:
     """``1-N`` from the data module's ``num_folds`` attribute (UrbanSound8K: 10)."""
-    from wavelet_networks.cli.configs import _load_config, config_path, data_class_path
+    from wavelet_networks.cli.configs import (
+        _load_config,
+        config_path,
+        data_class_path,
+        import_class,
+    )
     from wavelet_networks.data import DATASETS
 
     data = None
@@ -498,10 +503,7 @@ def _default_folds(args: list[str]) -> str:
     name = dataset_name_of(data) if data else "acsf1"
     cls = DATASETS.get(name)
     if cls is None and data:
-        import importlib
-
-        module, _, attr = data.rpartition(".")
-        cls = getattr(importlib.import_module(module), attr, None)
+        cls = import_class(data)
     n = getattr(cls, "num_folds", None) or (10 if name == "urbansound8k" else None)
     if not n:
         raise CLIError(f"data set {name!r} has no folds; pass --folds, e.g. --folds 1-5")
