@@ -92,7 +92,7 @@ class WSmallCNN(nn.Module):
         in_channels: int = 1,
         channels: tuple[int, int, int] = (22, 44, 48),
         kernel_sizes: tuple[int, int, int] = (15, 7, 3),
-        num_scales: int = 5,
+        num_scales: int = 4,
         scale_kernel_size: int = 3,
         pool: int = 4,
         dropout: float = 0.2,
