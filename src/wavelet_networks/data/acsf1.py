@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from wavelet_networks.data._common import make_loader
 from wavelet_networks.data.base import WaveformDataModule, register_dataset
 
 __all__ = ["ACSF1DataModule", "standardize_per_series", "stratified_split"]
@@ -171,12 +172,9 @@ class ACSF1DataModule(WaveformDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
-        return DataLoader(
-            self._splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        # Shuffling follows the run's seed (--seed_everything sets torch's initial seed).
+        return make_loader(
+            self._splits[split], self.batch_size, shuffle, self.num_workers, torch.initial_seed()
         )
 
     def train_dataloader(self) -> DataLoader:
