@@ -4,7 +4,7 @@ Importing this package imports every data set module, which registers it in
 :data:`DATASETS` under its name ("urbansound8k", "magnatagatune", ...).
 """
 
-from wavelet_networks.data import bearing, folder, magnatagatune, urbansound8k
+from wavelet_networks.data import acsf1, bearing, folder, magnatagatune, urbansound8k
 from wavelet_networks.data.audio import AudioDecodeError
 from wavelet_networks.data.base import DATASETS, WaveformDataModule, register_dataset
 
@@ -12,6 +12,7 @@ __all__ = [
     "DATASETS",
     "AudioDecodeError",
     "WaveformDataModule",
+    "acsf1",
     "bearing",
     "folder",
     "magnatagatune",

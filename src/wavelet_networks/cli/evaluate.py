@@ -1,0 +1,238 @@
+"""``wavelet-networks test`` and ``wavelet-networks predict``: use a saved checkpoint."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavelet_networks.cli import ArgumentParser, CLIError
+from wavelet_networks.cli.configs import import_class
+
+__all__ = ["load_checkpoint", "load_series", "predict_command", "test_command"]
+
+
+def load_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
+    """``(WaveformClassifier in eval mode, run info)`` from a ``fit`` checkpoint."""
+    import torch
+
+    from wavelet_networks.training import WaveformClassifier
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CLIError(f"checkpoint {str(p)!r} does not exist; pass the .ckpt file of a "
+                       "`wavelet-networks fit` run (run_dir/checkpoints/best.ckpt)")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CLIError(f"cannot read checkpoint {str(p)!r}: {exc}") from None
+    info = ckpt.get("wavelet_networks") if isinstance(ckpt, dict) else None
+    if not info:
+        raise CLIError(f"{str(p)!r} is not a checkpoint written by `wavelet-networks fit` "
+                       "(no run information inside)")
+    model = WaveformClassifier.load_from_checkpoint(p, map_location="cpu")
+    model.eval()
+    return model, info
+
+
+def _split_overrides(extra: list[str], prefix: str = "--data.") -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    it = iter(extra)
+    for arg in it:
+        if not arg.startswith(prefix):
+            raise CLIError(f"unrecognized argument {arg!r} (see `wavelet-networks test --help`)")
+        key, eq, value = arg[len(prefix):].partition("=")
+        if not eq:
+            value = next(it, None)
+            if value is None:
+                raise CLIError(f"{arg} needs a value")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+TEST_DESCRIPTION = """\
+Evaluate a checkpoint of `wavelet-networks fit` on the test split of the data it
+was trained on (model, data set and data options are read from the checkpoint).
+Prints the test metrics; when the checkpoint lies in a run directory with a
+results.json, also says whether they match the saved run's (they must match
+exactly for the same checkpoint, data and batch size). Writes nothing.
+"""
+
+
+def test_command(args: list[str]) -> int:
+    """``wavelet-networks test --ckpt PATH [--data.KEY VALUE ...]``."""
+    p = ArgumentParser(
+        "test",
+        TEST_DESCRIPTION,
+        "wavelet-networks test --ckpt runs/acsf1/w-small-cnn/fold-none/seed-0/checkpoints/best.ckpt"
+        "\n  wavelet-networks test --ckpt best.ckpt --data.root /data/UrbanSound8K",
+    )
+    p.add_argument("--ckpt", "--pretrained", required=True, dest="ckpt",
+                   help="checkpoint file (.ckpt) written by `wavelet-networks fit`")
+    p.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu)")
+    p.add_argument("--devices", default="1", help="Lightning devices (default: 1)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--data.KEY", metavar="VALUE", dest="_unused",
+                   help="override an option of the data module, e.g. --data.root DIR")
+    ns, extra = p.parse_known_args(args)
+    overrides = _split_overrides(extra)
+
+    import lightning as L
+
+    model, info = load_checkpoint(ns.ckpt)
+    cls = import_class(info["data"]["class_path"])
+    kwargs = dict(info["data"].get("init_args") or {})
+    params = inspect.signature(cls.__init__).parameters
+    for key in overrides:
+        if key not in params:
+            raise CLIError(f"data set {info['dataset']!r} has no option {key!r}; options: "
+                           f"{', '.join(k for k in params if k != 'self')}")
+    kwargs.update(overrides)
+    dm = cls(**kwargs)
+    trainer = L.Trainer(accelerator=ns.accelerator, devices=_devices(ns.devices), logger=False,
+                        enable_checkpointing=False, enable_model_summary=False)
+    out = trainer.test(model, datamodule=dm, verbose=False)
+    metrics = dict(model.test_results)
+    for key, value in (out[0] if out else {}).items():
+        metrics.setdefault(key, value)
+    if ns.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            if isinstance(value, float):
+                print(f"{key}: {value:.6f}")
+    saved = Path(ns.ckpt).expanduser().resolve().parent.parent / "results.json"
+    if saved.is_file() and not ns.json:
+        old = json.loads(saved.read_text())
+        key = "test/acc" if "test/acc" in metrics else "test/roc_auc"
+        same_ckpt = old.get("checkpoint") == str(Path(ns.ckpt).expanduser().resolve())
+        if key in old.get("metrics", {}) and same_ckpt:
+            verdict = "matches" if old["metrics"][key] == metrics.get(key) else "DIFFERS from"
+            print(f"{key} {verdict} the saved run ({old['metrics'][key]:.6f} in {saved})")
+    return 0
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+# ----------------------------------------------------------------------------- predict
+def load_series(path: str) -> tuple[np.ndarray, float | None]:
+    """``(array (channels, time) float32, sample rate or None)`` from .npy or audio."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CLIError(f"input file {str(p)!r} does not exist")
+    if p.suffix.lower() == ".npy":
+        try:
+            x = np.load(p, allow_pickle=False)
+        except Exception as exc:
+            raise CLIError(f"cannot read {str(p)!r} as a .npy array: {exc}") from None
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+            raise CLIError(f"{str(p)!r}: expected a numeric array (time,) or (channels, time), "
+                           f"got shape {x.shape} of {x.dtype}")
+        return x.astype(np.float32), None
+    try:
+        import soundfile as sf
+
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except ImportError:
+        raise CLIError("reading audio needs soundfile: pip install 'wavelet-networks[audio]'"
+                       ) from None
+    except Exception as exc:
+        raise CLIError(f"cannot decode {str(p)!r} as audio ({_first_line(exc)}); give a .npy "
+                       "array or an audio file libsndfile reads (wav, flac, ogg, mp3)") from None
+    return np.ascontiguousarray(data.T), float(sr)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _prepare(x: np.ndarray, sr: float | None, info: dict[str, Any], in_channels: int):
+    """Channels, resampling, normalisation and segmenting as in training."""
+    import torch
+
+    if x.shape[0] != in_channels:
+        if in_channels == 1:
+            x = x.mean(axis=0, keepdims=True)
+        else:
+            raise CLIError(f"the model expects {in_channels} channels, the input has "
+                           f"{x.shape[0]}")
+    target = info.get("sample_rate")
+    if sr is not None and target and abs(sr - target) > 1e-6:
+        import soxr
+
+        x = np.ascontiguousarray(soxr.resample(x.T, sr, target).T, dtype=np.float32)
+    if info.get("normalization") == "per-series":
+        from wavelet_networks.data.acsf1 import standardize_per_series
+
+        x = standardize_per_series(x)
+    length = int(info.get("input_length") or x.shape[-1])
+    n = max(1, math.ceil(x.shape[-1] / length))
+    padded = np.zeros((x.shape[0], n * length), dtype=np.float32)
+    padded[:, : x.shape[-1]] = x
+    segments = padded.reshape(x.shape[0], n, length).transpose(1, 0, 2)
+    return torch.from_numpy(np.ascontiguousarray(segments))[None]  # (1, segments, C, L)
+
+
+PREDICT_DESCRIPTION = """\
+Predict the class (multi-class models) or the tags (multi-label models) of each
+input with a checkpoint of `wavelet-networks fit`, and print the probabilities.
+Inputs: .npy arrays of shape (time,) or (channels, time), or audio files
+(wav, flac, ogg, mp3; resampled to the training sample rate, mixed to mono).
+The preprocessing of the training data is applied (e.g. per-series z-score for
+ACSF1); inputs longer than the training length are cut into segments whose
+logits are averaged, shorter ones are zero-padded.
+"""
+
+
+def predict_command(args: list[str]) -> int:
+    """``wavelet-networks predict --ckpt PATH FILE [FILE ...]``."""
+    import torch
+
+    p = ArgumentParser(
+        "predict",
+        PREDICT_DESCRIPTION,
+        "wavelet-networks predict --ckpt runs/acsf1/w-small-cnn/fold-none/seed-0/checkpoints/"
+        "best.ckpt series.npy\n  wavelet-networks predict --ckpt best.ckpt --top_k 5 clip.wav",
+    )
+    p.add_argument("--ckpt", "--pretrained", required=True, dest="ckpt",
+                   help="checkpoint file (.ckpt) written by `wavelet-networks fit`")
+    p.add_argument("files", nargs="+", help=".npy arrays or audio files")
+    p.add_argument("--top_k", type=int, default=3, help="classes/tags to list (default: 3)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="tag probability threshold of multi-label models (default: 0.5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+    ns = p.parse_args(args)
+    model, info = load_checkpoint(ns.ckpt)
+    names = info.get("class_names") or [str(i) for i in range(model.hparams.num_classes)]
+    multilabel = model.hparams.task == "multilabel"
+    inputs = [(f, *load_series(f)) for f in ns.files]  # all decoded before any output
+    for path, x, sr in inputs:
+        batch = _prepare(x, sr, info, model.hparams.in_channels)
+        with torch.no_grad():
+            probs = model.probabilities(model(batch))[0].tolist()
+        order = sorted(range(len(probs)), key=lambda i: -probs[i])
+        top = [(names[i], probs[i]) for i in order[: ns.top_k]]
+        if multilabel:
+            tags = [(names[i], probs[i]) for i in order if probs[i] >= ns.threshold]
+            record = {"file": path, "tags": [t for t, _ in tags]}
+            text = ", ".join(f"{t} {q:.3f}" for t, q in tags) or "(none)"
+            line = f"{path}: tags (p >= {ns.threshold}): {text}"
+        else:
+            record = {"file": path, "class": top[0][0], "probability": top[0][1]}
+            line = f"{path}: {top[0][0]} (p={top[0][1]:.4f})"
+        record["probabilities"] = dict(zip(names, probs, strict=True))
+        if ns.json:
+            print(json.dumps(record))
+        else:
+            print(f"{line}; top-{len(top)}: " + ", ".join(f"{n} {q:.4f}" for n, q in top))
+    return 0

@@ -1,0 +1,126 @@
+"""Run directories, result files and learning curves of training runs.
+
+A run directory (``<run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>/``) holds::
+
+    config.yaml           the full resolved configuration (written at start)
+    checkpoints/last.ckpt checkpoint after the latest epoch (for resuming)
+    checkpoints/best.ckpt checkpoint with the lowest validation loss
+    logs/metrics.csv      per-epoch metrics (CSV logger)
+    tb/                   TensorBoard event files
+    learning_curve.png    loss and accuracy per epoch (written at the end)
+    results.json          metrics, parameter count, times, config (written last,
+                          atomically, only when training *and* testing succeeded)
+
+``results.json`` is the only file that marks a finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULTS_FILE",
+    "plot_learning_curve",
+    "read_epoch_metrics",
+    "run_dir_for",
+    "write_json_atomic",
+]
+
+RESULTS_FILE = "results.json"
+
+
+def run_dir_for(
+    run_root: str | Path, dataset: str, model: str, fold: Any = None, seed: Any = None
+) -> Path:
+    """The run directory ``<run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>``."""
+    fold_s = "none" if fold is None else str(fold)
+    seed_s = "none" if seed is None or seed is False else str(int(seed))
+    return Path(run_root) / dataset / model / f"fold-{fold_s}" / f"seed-{seed_s}"
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_epoch_metrics(path: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch values ``{metric: [(epoch, value), ...]}`` from Lightning CSV logs.
+
+    ``path`` is a ``metrics.csv`` file or a folder; in a folder the parts left by
+    resumed runs (``metrics-part000.csv``, ...) are read first, then ``metrics.csv``.
+    """
+    path = Path(path)
+    files = (
+        [*sorted(path.glob("metrics-part*.csv")), path / "metrics.csv"]
+        if path.is_dir()
+        else [path]
+    )
+    series: dict[str, dict[int, float]] = {}
+    for file in files:
+        if not file.is_file():
+            continue
+        with file.open(newline="") as f:
+            for row in csv.DictReader(f):
+                epoch = row.get("epoch", "")
+                if epoch in ("", None):
+                    continue
+                for key, value in row.items():
+                    if key in ("epoch", "step") or value in ("", None):
+                        continue
+                    v = float(value)
+                    if math.isfinite(v):
+                        series.setdefault(key, {})[int(float(epoch))] = v
+    return {k: sorted(v.items()) for k, v in series.items()}
+
+
+def plot_learning_curve(metrics: str | Path, png: str | Path, title: str = "") -> Path:
+    """Plot loss (left) and accuracy or AUC (right) per epoch to ``png`` (Agg backend).
+
+    ``metrics``: a CSV log or a folder of them (see :func:`read_epoch_metrics`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = read_epoch_metrics(metrics)
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("train/loss", "val/loss"):
+        if key in series:
+            e, v = zip(*series[key], strict=True)
+            ax_loss.plot(e, v, label=key)
+    for key in ("train/acc", "val/acc", "val/roc_auc", "val/pr_auc"):
+        if key in series:
+            e, v = zip(*series[key], strict=True)
+            ax_score.plot(e, v, label=key)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_score.set(xlabel="epoch", ylabel="score", title="accuracy / AUC")
+    for ax in (ax_loss, ax_score):
+        if ax.lines:
+            ax.legend()
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    png = Path(png)
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
