@@ -26,7 +26,6 @@ import math
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from wavelet_networks.splines import sampled_bspline
@@ -60,12 +59,21 @@ def _needs_direct_start(base: int, order: int) -> bool:
     return ((order + 1) * (base - 1)) % 2 == 1
 
 
-def _smooth(x: Tensor, taps: Tensor, dilation: int) -> Tensor:
-    """Valid correlation of every row of ``(..., L)`` with ``taps``, dilated."""
-    shape = x.shape
-    rows = x.reshape(-1, 1, shape[-1])
-    out = F.conv1d(rows, taps.view(1, 1, -1), dilation=dilation)
-    return out.view(*shape[:-1], out.shape[-1])
+def _smooth(x: Tensor, taps: list[float], dilation: int) -> Tensor:
+    """Valid correlation of every row of ``(..., L)`` with ``taps`` dilated by ``dilation``.
+
+    A weighted sum of shifted slices: for a few taps on many rows this is an
+    order of magnitude faster than a one-channel ``conv1d`` (forward and backward).
+    """
+    out_len = x.shape[-1] - (len(taps) - 1) * dilation
+    out = None
+    for i, c in enumerate(taps):
+        if c == 0.0:
+            continue
+        piece = x[..., i * dilation : i * dilation + out_len]
+        out = piece * c if out is None else out.add_(piece, alpha=c)
+    assert out is not None
+    return out
 
 
 def smoothed_levels(x: Tensor, base: int, order: int, levels: int) -> Iterator[Tensor]:
@@ -82,15 +90,14 @@ def smoothed_levels(x: Tensor, base: int, order: int, levels: int) -> Iterator[T
         ``i`` is the smoothed value at input index ``i + R_j`` ("valid").
     """
     g, _ = scale_relation(base, order)
-    g_t = torch.tensor(g, dtype=x.dtype, device=x.device)
     current = x
     scale = 1
     for j in range(levels):
         if j == 0 or (j == 1 and _needs_direct_start(base, order)):
-            h = sampled_bspline(scale, order, dtype=x.dtype, device=x.device)
-            current = _smooth(x, h, 1) if h.numel() > 1 else x
+            h = sampled_bspline(scale, order, dtype=torch.float64).tolist()
+            current = _smooth(x, h, 1) if len(h) > 1 else x
         else:
-            current = _smooth(current, g_t, scale // base)
+            current = _smooth(current, g, scale // base)
         yield current
         scale *= base
 
