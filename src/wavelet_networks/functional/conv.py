@@ -157,14 +157,15 @@ def _factorized(
         out_len, start_time = time - left - right, left
         left = 0
     outputs = []
-    levels = smoothed_levels(x, base, order, num_out)
-    for j, (d, level) in enumerate(zip(dilations, levels, strict=False)):
+    # a group convolution's level j holds input scales j.. (smoothed_levels drops one per level)
+    levels = smoothed_levels(x, base, order, num_out, drop=0 if group_taps is None else 1)
+    for d, level in zip(dilations, levels, strict=False):
         # level index i holds time i - left + R (see smoothing.smoothed_levels)
         first = start_time - d * (k // 2) + left - radius(d, order)
         z = level[..., first : first + out_len + d * (k - 1)]
         if group_taps is not None:
             b, c, _, t = z.shape
-            z = z[:, :, j : j + group_taps].reshape(b, c * group_taps, t)
+            z = z[:, :, :group_taps].reshape(b, c * group_taps, t)
         outputs.append(F.conv1d(z, weight, stride=stride, dilation=d))
     return outputs
 

@@ -59,24 +59,52 @@ def _needs_direct_start(base: int, order: int) -> bool:
     return ((order + 1) * (base - 1)) % 2 == 1
 
 
-def _smooth(x: Tensor, taps: list[float], dilation: int) -> Tensor:
-    """Valid correlation of every row of ``(..., L)`` with ``taps`` dilated by ``dilation``.
-
-    A weighted sum of shifted slices: for a few taps on many rows this is an
-    order of magnitude faster than a one-channel ``conv1d`` (forward and backward).
-    """
-    out_len = x.shape[-1] - (len(taps) - 1) * dilation
+def _shifted_sum(x: Tensor, taps: list[float], dilation: int, out_len: int) -> Tensor:
     out = None
     for i, c in enumerate(taps):
-        if c == 0.0:
-            continue
-        piece = x[..., i * dilation : i * dilation + out_len]
-        out = piece * c if out is None else out.add_(piece, alpha=c)
+        if c != 0.0:
+            piece = x[..., i * dilation : i * dilation + out_len]
+            out = piece * c if out is None else out.add_(piece, alpha=c)
     assert out is not None
     return out
 
 
-def smoothed_levels(x: Tensor, base: int, order: int, levels: int) -> Iterator[Tensor]:
+class _Smooth(torch.autograd.Function):
+    """Valid correlation with a few scalar taps; its adjoint scatters into one zeroed buffer."""
+
+    @staticmethod
+    def forward(x: Tensor, taps: list[float], dilation: int) -> Tensor:  # type: ignore[override]
+        out_len = x.shape[-1] - (len(taps) - 1) * dilation
+        return _shifted_sum(x, taps, dilation, out_len)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        x, taps, dilation = inputs
+        ctx.taps, ctx.dilation, ctx.length = taps, dilation, x.shape[-1]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        out_len = grad.shape[-1]
+        gx = grad.new_zeros((*grad.shape[:-1], ctx.length))
+        for i, c in enumerate(ctx.taps):
+            if c != 0.0:
+                gx[..., i * ctx.dilation : i * ctx.dilation + out_len].add_(grad, alpha=c)
+        return gx, None, None
+
+
+def _smooth(x: Tensor, taps: list[float], dilation: int) -> Tensor:
+    """Valid correlation of every row of ``(..., L)`` with ``taps`` dilated by ``dilation``.
+
+    A weighted sum of shifted slices: for a few taps on many rows this is an
+    order of magnitude faster than a one-channel ``conv1d`` (forward and
+    backward); the custom backward avoids one zero-filled buffer per tap.
+    """
+    return _Smooth.apply(x, taps, dilation)
+
+
+def smoothed_levels(
+    x: Tensor, base: int, order: int, levels: int, drop: int = 0
+) -> Iterator[Tensor]:
     """Yield ``x`` smoothed at the scales ``1, b, b^2, ...`` (``levels`` of them).
 
     Args:
@@ -84,6 +112,10 @@ def smoothed_levels(x: Tensor, base: int, order: int, levels: int) -> Iterator[T
         base: integer base ``b >= 2``.
         order: spline degree ``n``.
         levels: number of scales.
+        drop: after yielding a level, drop this many leading entries of axis
+            ``-2`` before smoothing further (a group convolution's output scale
+            ``j`` never reads input scales below ``j``), so level ``j`` holds
+            rows ``j * drop ..`` of that axis.
 
     Yields:
         level ``j``: ``(..., L - 2 R_j)`` with ``R_j = radius(b**j, n)``; entry
@@ -94,10 +126,11 @@ def smoothed_levels(x: Tensor, base: int, order: int, levels: int) -> Iterator[T
     scale = 1
     for j in range(levels):
         if j == 0 or (j == 1 and _needs_direct_start(base, order)):
+            raw = x[..., j * drop :, :] if drop else x
             h = sampled_bspline(scale, order, dtype=torch.float64).tolist()
-            current = _smooth(x, h, 1) if len(h) > 1 else x
+            current = _smooth(raw, h, 1) if len(h) > 1 else raw
         else:
-            current = _smooth(current, g, scale // base)
+            current = _smooth(current[..., drop:, :] if drop else current, g, scale // base)
         yield current
         scale *= base
 
