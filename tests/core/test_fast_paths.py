@@ -124,13 +124,17 @@ def test_fast_gradients_equal_direct(method):
         torch.testing.assert_close(a, b)
 
 
-def test_auto_picks_fft_for_long_kernels_on_few_channels():
+def test_auto_choices():
     from wavelet_networks.functional.conv import _choose
 
     scales = [2.0**j for j in range(9)]
-    assert _choose("auto", scales, 1, 51, 79, 88200) == "fft"
+    assert _choose("auto", scales, 1, 51, 79, 88200) == "factorized"
     assert _choose("auto", scales, 153, 51, 3, 5512) == "factorized"
+    assert _choose("auto", [1.5**j for j in range(9)], 1, 51, 79, 88200) == "fft"
     assert _choose("auto", [1.5**j for j in range(3)], 153, 51, 3, 500) == "direct"
+    assert _choose("fft", scales, 153, 51, 3, 5512) == "fft"
+    with pytest.raises(ValueError, match="integer"):
+        _choose("factorized", [1.5**j for j in range(3)], 1, 1, 3, 100)
 
 
 def test_torch_compile_matches_eager():
