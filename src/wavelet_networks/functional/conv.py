@@ -166,12 +166,39 @@ def _factorized(
     for d, level in zip(dilations, levels, strict=False):
         # level index i holds time i - left + R (see smoothing.smoothed_levels)
         first = start_time - d * (k // 2) + left - radius(d, order)
-        z = level[..., first : first + out_len + d * (k - 1)]
-        if group_taps is not None:
-            b, c, _, t = z.shape
-            z = z[:, :, :group_taps].reshape(b, c * group_taps, t)
+        length = out_len + d * (k - 1)
+        if group_taps is None:
+            z = level[..., first : first + length]
+        else:
+            z = _Window.apply(level, group_taps, first, length)
         outputs.append(F.conv1d(z, weight, stride=stride, dilation=d))
     return outputs
+
+
+class _Window(torch.autograd.Function):
+    """``(B, C, S, L) -> (B, C * M, length)``: scales ``:M``, times ``start:start+length``.
+
+    The same as slicing and reshaping, with a backward that zero-fills and
+    copies once instead of once per slice.
+    """
+
+    @staticmethod
+    def forward(level: Tensor, scales: int, start: int, length: int) -> Tensor:  # type: ignore[override]
+        b, c = level.shape[:2]
+        return level[:, :, :scales, start : start + length].reshape(b, c * scales, length)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        level, scales, start, length = inputs
+        ctx.shape, ctx.scales, ctx.start, ctx.length = level.shape, scales, start, length
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        b, c = ctx.shape[:2]
+        out = grad.new_zeros(ctx.shape)
+        window = out[:, :, : ctx.scales, ctx.start : ctx.start + ctx.length]
+        window.copy_(grad.view(b, c, ctx.scales, ctx.length))
+        return out, None, None, None
 
 
 # --------------------------------------------------------------------------- public API
