@@ -39,6 +39,54 @@ def _wm11_from(wn) -> torch.nn.Module:
     return model
 
 
+def _compare_layers(base, args) -> int:
+    """Forward+backward of each benchmark layer, baseline and current alternating."""
+    import wavelet_networks as wn
+
+    dev = torch.device("cpu")
+    res: dict = {"machine": bench.machine_description(dev), "layers": {}}
+    for case in bench.layer_cases():
+        x = torch.randn(case.shape, requires_grad=case.kind == "group")
+        layers = {}
+        for label, pkg in (("baseline", base), ("current", wn)):
+            if case.kind == "lifting":
+                layers[label] = pkg.nn.LiftingConv1d(
+                    case.in_channels, case.out_channels, case.kernel_size, case.num_scales
+                )
+            else:
+                layers[label] = pkg.nn.GroupConv1d(
+                    case.in_channels, case.out_channels, case.kernel_size, case.scale_kernel_size
+                )
+        times: dict[str, list[dict]] = {label: [] for label in layers}
+        for _ in range(args.repeats):
+            for label, layer in layers.items():
+
+                def fb(layer=layer, x=x) -> None:
+                    out = layer(x)
+                    out.backward(torch.ones_like(out))
+
+                times[label].append(bench.time_fn(fb, dev, 1, warmup=1))
+        row = {
+            label: {
+                "wall_median_s": statistics.median(t["median_s"] for t in ts),
+                "cpu_median_s": statistics.median(t["cpu_median_s"] for t in ts),
+            }
+            for label, ts in times.items()
+        }
+        row["speedup_cpu"] = row["baseline"]["cpu_median_s"] / row["current"]["cpu_median_s"]
+        row["speedup_wall"] = row["baseline"]["wall_median_s"] / row["current"]["wall_median_s"]
+        res["layers"][case.name] = row
+        print(
+            f"{case.name:24s} fwd+bwd baseline {row['baseline']['cpu_median_s']:7.2f} cpu-s "
+            f"current {row['current']['cpu_median_s']:7.2f} cpu-s  speedup {row['speedup_cpu']:.2f} "
+            f"(wall {row['speedup_wall']:.2f})",
+            flush=True,
+        )
+    if args.output:
+        args.output.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("baseline_dir", type=Path)
@@ -46,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=88200)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--layers", action="store_true", help="compare the layers, not the models")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.baseline_dir))
     base = importlib.import_module("wn_base")
     dev = torch.device("cpu")
     torch.manual_seed(0)
+    if args.layers:
+        return _compare_layers(base, args)
     x = torch.randn(args.batch, 1, args.length)
     y = torch.randint(0, 10, (args.batch,))
     models = {
