@@ -46,6 +46,8 @@ def _compare_layers(base, args) -> int:
     dev = torch.device("cpu")
     res: dict = {"machine": bench.machine_description(dev), "layers": {}}
     for case in bench.layer_cases():
+        if args.only and not any(key in case.name for key in args.only):
+            continue
         x = torch.randn(case.shape, requires_grad=case.kind == "group")
         layers = {}
         for label, pkg in (("baseline", base), ("current", wn)):
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=88200)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--layers", action="store_true", help="compare the layers, not the models")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="layer names containing any of these"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.baseline_dir))
     base = importlib.import_module("wn_base")
