@@ -1,0 +1,149 @@
+"""Before/after comparison in one process: the current package against an older copy of it.
+
+Usage: ``python benchmarks/compare_baseline.py BASELINE_DIR [--repeats N] [--output FILE]``
+where ``BASELINE_DIR`` holds a copy of an older ``wavelet_networks`` package
+renamed to ``wn_base`` (``git archive <commit> src/wavelet_networks`` and
+``sed s/wavelet_networks/wn_base/g``). Steps of M11, W-M11 (current) and W-M11
+(baseline) alternate, so that all three see the same machine load; wall and
+process-CPU medians are reported, and the W-M11/M11 ratios of both versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from wavelet_networks import bench
+
+
+def _wm11_from(wn) -> torch.nn.Module:
+    # same architecture as bench.build_wm11, with the layers of package `wn`
+    model = bench.build_wm11()
+    for i, layer in enumerate(model):
+        name = type(layer).__name__
+        if name == "LiftingConv1d":
+            model[i] = wn.nn.LiftingConv1d(
+                1, layer.out_channels, layer.kernel_size, layer.num_scales
+            )
+        elif name == "GroupConv1d":
+            model[i] = wn.nn.GroupConv1d(
+                layer.in_channels, layer.out_channels, layer.kernel_size, layer.scale_kernel_size
+            )
+    model[-1].conv = wn.nn.GroupConv1d(model[-1].conv.in_channels, 10, 1, 1)
+    return model
+
+
+def _compare_layers(base, args) -> int:
+    """Forward+backward of each benchmark layer, baseline and current alternating."""
+    import wavelet_networks as wn
+
+    dev = torch.device("cpu")
+    res: dict = {"machine": bench.machine_description(dev), "layers": {}}
+    for case in bench.layer_cases():
+        if args.only and not any(key in case.name for key in args.only):
+            continue
+        x = torch.randn(case.shape, requires_grad=case.kind == "group")
+        layers = {}
+        for label, pkg in (("baseline", base), ("current", wn)):
+            if case.kind == "lifting":
+                layers[label] = pkg.nn.LiftingConv1d(
+                    case.in_channels, case.out_channels, case.kernel_size, case.num_scales
+                )
+            else:
+                layers[label] = pkg.nn.GroupConv1d(
+                    case.in_channels, case.out_channels, case.kernel_size, case.scale_kernel_size
+                )
+        times: dict[str, list[dict]] = {label: [] for label in layers}
+        for _ in range(args.repeats):
+            for label, layer in layers.items():
+
+                def fb(layer=layer, x=x) -> None:
+                    out = layer(x)
+                    out.backward(torch.ones_like(out))
+
+                times[label].append(bench.time_fn(fb, dev, 1, warmup=1))
+        row = {
+            label: {
+                "wall_median_s": statistics.median(t["median_s"] for t in ts),
+                "cpu_median_s": statistics.median(t["cpu_median_s"] for t in ts),
+            }
+            for label, ts in times.items()
+        }
+        row["speedup_cpu"] = row["baseline"]["cpu_median_s"] / row["current"]["cpu_median_s"]
+        row["speedup_wall"] = row["baseline"]["wall_median_s"] / row["current"]["wall_median_s"]
+        res["layers"][case.name] = row
+        print(
+            f"{case.name:24s} fwd+bwd baseline {row['baseline']['cpu_median_s']:7.2f} cpu-s "
+            f"current {row['current']['cpu_median_s']:7.2f} cpu-s  speedup {row['speedup_cpu']:.2f} "
+            f"(wall {row['speedup_wall']:.2f})",
+            flush=True,
+        )
+    if args.output:
+        args.output.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("baseline_dir", type=Path)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=88200)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--layers", action="store_true", help="compare the layers, not the models")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="layer names containing any of these"
+    )
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.baseline_dir))
+    base = importlib.import_module("wn_base")
+    dev = torch.device("cpu")
+    torch.manual_seed(0)
+    if args.layers:
+        return _compare_layers(base, args)
+    x = torch.randn(args.batch, 1, args.length)
+    y = torch.randint(0, 10, (args.batch,))
+    models = {
+        "M11": bench.build_m11(),
+        "W-M11": bench.build_wm11(),
+        "W-M11 baseline": _wm11_from(base),
+    }
+    steps = {name: bench._training_step(m, x, y) for name, m in models.items()}
+    for step in steps.values():
+        step()
+    runs: dict[str, list[dict]] = {name: [] for name in steps}
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            t = bench.time_fn(step, dev, 1, warmup=0)
+            runs[name].append(t)
+            print(
+                f"{name:16s} wall {t['median_s']:8.2f} s  cpu {t['cpu_median_s']:8.2f} s",
+                flush=True,
+            )
+    res: dict = {
+        "machine": bench.machine_description(dev),
+        "batch": args.batch,
+        "length": args.length,
+    }
+    for name, ts in runs.items():
+        res[name] = {
+            "wall_median_s": statistics.median(t["median_s"] for t in ts),
+            "cpu_median_s": statistics.median(t["cpu_median_s"] for t in ts),
+        }
+    for v in ("W-M11", "W-M11 baseline"):
+        for k in ("wall", "cpu"):
+            res[f"ratio {v} / M11 ({k})"] = res[v][f"{k}_median_s"] / res["M11"][f"{k}_median_s"]
+    print(json.dumps({k: v for k, v in res.items() if k.startswith("ratio")}, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

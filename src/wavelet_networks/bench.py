@@ -1,0 +1,569 @@
+"""Benchmarks of the lifting and group convolutions and of whole training steps.
+
+Run ``python -m wavelet_networks.bench`` (or ``wavelet-networks bench``, or
+``python benchmarks/bench_layers.py``). Every number is the median of repeated
+timed runs after a warm-up, measured on the machine it runs on:
+
+- forward and forward+backward time of :class:`~wavelet_networks.nn.LiftingConv1d`
+  and :class:`~wavelet_networks.nn.GroupConv1d` at the shapes of W-M11 and
+  W-SampleCNN, with the multiply-accumulates per second they achieve and that
+  rate as a fraction of a large dense float32 matmul measured in the same run;
+- a whole W-M11 and M11 training step (batch 8, 88,200 samples, Adam) and
+  their ratio, measured in the same run;
+- the peak memory of a W-M11 training step (CPU: ``ru_maxrss`` growth of a
+  fresh subprocess; CUDA: ``torch.cuda.max_memory_allocated``).
+
+Results go to a JSON file; :func:`render_markdown` turns that JSON into the
+README's performance section. ``--quick`` shrinks every shape and repeat count
+so that the whole run takes well under a minute (a smoke test).
+
+The multiply-accumulate count of a layer is the nominal one of its factorised
+form, ``batch * C_out * C_in * M * K * scales_out * time_out`` (the B-spline
+smoothing is not counted); a fast path that needs fewer operations (FFT) can
+therefore exceed 100% of the matmul rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "LayerCase",
+    "build_m11",
+    "build_wm11",
+    "layer_cases",
+    "main",
+    "render_markdown",
+    "run",
+]
+
+
+# --------------------------------------------------------------------------- models
+class _TimeMean(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(dim=-1, keepdim=True)
+
+
+class _WaveletHead(nn.Module):
+    """Mean over time, a pointwise group conv to classes, max over scales."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        from wavelet_networks.nn import GroupConv1d
+
+        self.conv = GroupConv1d(channels, classes, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x.mean(dim=-1, keepdim=True))
+        return x.amax(dim=(2, 3))
+
+
+def build_m11(num_classes: int = 10) -> nn.Module:
+    """M11 of Dai et al. (2016), as in ``architectures.md`` (1,784,192 parameters)."""
+    layers: list[nn.Module] = [
+        nn.Conv1d(1, 64, 80, stride=4, bias=False),
+        nn.BatchNorm1d(64),
+        nn.ReLU(),
+        nn.MaxPool1d(4),
+    ]
+    c_in = 64
+    stages = [(64, 2), (128, 2), (256, 3), (512, 2)]
+    for i, (c, n) in enumerate(stages):
+        for _ in range(n):
+            layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm1d(c), nn.ReLU()]
+            c_in = c
+        if i < len(stages) - 1:
+            layers.append(nn.MaxPool1d(4))
+    layers += [_TimeMean(), nn.Conv1d(c_in, num_classes, 1, bias=False), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+def build_wm11(num_classes: int = 10, channels: int = 51, num_scales: int = 9) -> nn.Module:
+    """W-M11 as in ``architectures.md`` (1,806,369 parameters with the defaults).
+
+    ``L(9, 79, 51)``, P(4), BN, ReLU, P(4); stages 51,51 | 102,102 | 204 x3 |
+    408 x2 whose first layer is ``G(3, 3, .)`` (crop) and the others
+    ``G(1, 3, .)``; P(4) between stages; head: time mean, ``G(1, 1, classes)``,
+    max over scales.
+    """
+    import wavelet_networks as wn
+
+    c = channels
+    layers: list[nn.Module] = [
+        wn.nn.LiftingConv1d(1, c, 79, num_scales),
+        wn.nn.TimeMaxPool(4),
+        wn.nn.GroupBatchNorm(c),
+        nn.ReLU(),
+        wn.nn.TimeMaxPool(4),
+    ]
+    c_in = c
+    stages = [(c, 2), (2 * c, 2), (4 * c, 3), (8 * c, 2)]
+    for i, (c_out, n) in enumerate(stages):
+        for j in range(n):
+            m = 3 if j == 0 else 1
+            layers += [wn.nn.GroupConv1d(c_in, c_out, 3, m), wn.nn.GroupBatchNorm(c_out), nn.ReLU()]
+            c_in = c_out
+        if i < len(stages) - 1:
+            layers.append(wn.nn.TimeMaxPool(4))
+    layers.append(_WaveletHead(c_in, num_classes))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------- layer cases
+@dataclass(frozen=True)
+class LayerCase:
+    """One layer at one input shape.
+
+    Attributes:
+        name: short label, e.g. ``"W-M11 L(9,79,51)"``.
+        kind: "lifting" or "group".
+        in_channels, out_channels, kernel_size: as in the layer.
+        scale_kernel_size: ``M`` (group layers; 1 for lifting).
+        shape: input shape, ``(B, C, T)`` or ``(B, C, S, T)``.
+        num_scales: lifting only: scales of the grid.
+    """
+
+    name: str
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    scale_kernel_size: int
+    shape: tuple[int, ...]
+    num_scales: int = 1
+
+    def build(self) -> nn.Module:
+        import wavelet_networks as wn
+
+        if self.kind == "lifting":
+            return wn.nn.LiftingConv1d(
+                self.in_channels, self.out_channels, self.kernel_size, self.num_scales
+            )
+        return wn.nn.GroupConv1d(
+            self.in_channels, self.out_channels, self.kernel_size, self.scale_kernel_size
+        )
+
+    def macs(self) -> int:
+        """Nominal multiply-accumulates of one forward pass (factorised form, "same" padding)."""
+        if self.kind == "lifting":
+            b, c, t = self.shape
+            scales = self.num_scales
+        else:
+            b, c, s, t = self.shape
+            scales = s - self.scale_kernel_size + 1
+        return b * self.out_channels * c * self.scale_kernel_size * self.kernel_size * scales * t
+
+
+def layer_cases(quick: bool = False) -> list[LayerCase]:
+    """The layers of W-M11 (batch 8, 88,200 samples) and W-SampleCNN (batch 23, 59,049)."""
+    if quick:
+        return [
+            LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (1, 1, 4096), 9),
+            LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (1, 51, 9, 512)),
+            LayerCase("W-SampleCNN L(9,3,90)", "lifting", 1, 90, 3, 1, (1, 1, 2187), 9),
+        ]
+    return [
+        LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (8, 1, 88200), 9),
+        LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (8, 51, 9, 5512)),
+        LayerCase("W-M11 G(1,3,51)", "group", 51, 51, 3, 1, (8, 51, 7, 5512)),
+        LayerCase("W-M11 G(3,3,102)", "group", 51, 102, 3, 3, (8, 51, 7, 1378)),
+        LayerCase("W-M11 G(3,3,204)", "group", 102, 204, 3, 3, (8, 102, 5, 344)),
+        LayerCase("W-SampleCNN L(9,3,90)", "lifting", 1, 90, 3, 1, (23, 1, 59049), 9),
+        LayerCase("W-SampleCNN G(3,3,90)", "group", 90, 90, 3, 3, (23, 90, 9, 19683)),
+        LayerCase("W-SampleCNN G(1,3,90)", "group", 90, 90, 3, 1, (23, 90, 7, 6561)),
+    ]
+
+
+# --------------------------------------------------------------------------- timing
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> dict:
+    """Wall time (median, min, max; seconds) of ``fn`` over ``repeats`` runs after ``warmup``.
+
+    Also the median process CPU time (all threads): on a shared, oversubscribed
+    machine it is far less sensitive to other processes than the wall time.
+    """
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times, cpu = [], []
+    for _ in range(repeats):
+        _sync(device)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "cpu_median_s": statistics.median(cpu),
+        "repeats": repeats,
+    }
+
+
+def matmul_throughput(device: torch.device, n: int = 4096, repeats: int = 5) -> dict:
+    """Dense float32 ``n x n`` matmul: median time and multiply-accumulates per second."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    t = time_fn(lambda: a @ b, device, repeats, warmup=2)
+    return {
+        "n": n,
+        **t,
+        "macs_per_s": n**3 / t["median_s"],
+        "macs_per_cpu_s": n**3 / t["cpu_median_s"],
+    }
+
+
+def bench_layer(
+    case: LayerCase, device: torch.device, repeats: int, peak: float, peak_cpu: float | None = None
+) -> dict:
+    """Forward and forward+backward (input and weight gradients) of one layer."""
+    layer = case.build().to(device)
+    x = torch.randn(case.shape, device=device)
+    needs_input_grad = case.kind == "group"  # a lifting layer is the first layer of a network
+    xg = x.clone().requires_grad_(needs_input_grad)
+
+    def forward() -> None:
+        with torch.no_grad():
+            layer(x)
+
+    def forward_backward() -> None:
+        layer.zero_grad(set_to_none=True)
+        out = layer(xg)
+        out.backward(torch.ones_like(out))
+
+    fwd = time_fn(forward, device, repeats)
+    fb = time_fn(forward_backward, device, repeats)
+    macs = case.macs()
+    # forward + weight gradient (+ input gradient for group layers) each cost `macs`
+    train_macs = macs * (3 if needs_input_grad else 2)
+    return {
+        "name": case.name,
+        "shape": list(case.shape),
+        "macs": macs,
+        "forward": fwd,
+        "forward_backward": fb,
+        "forward_macs_per_s": macs / fwd["median_s"],
+        "forward_backward_macs_per_s": train_macs / fb["median_s"],
+        "forward_fraction_of_matmul": macs / fwd["median_s"] / peak,
+        "forward_backward_fraction_of_matmul": train_macs / fb["median_s"] / peak,
+        # the same per CPU-second (process time): robust when other processes share the cores
+        "forward_cpu_fraction_of_matmul": macs / fwd["cpu_median_s"] / peak_cpu
+        if peak_cpu
+        else None,
+        "forward_backward_cpu_fraction_of_matmul": train_macs / fb["cpu_median_s"] / peak_cpu
+        if peak_cpu
+        else None,
+    }
+
+
+def _training_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def bench_models(device: torch.device, repeats: int, batch: int, length: int) -> dict:
+    """W-M11 and M11 training steps (Adam) at the same batch and length, and their ratio.
+
+    The two models' steps alternate (M11, W-M11, M11, ...) so that both see the
+    same machine load; the ratio is that of the two medians.
+    """
+    x = torch.randn(batch, 1, length, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    out: dict = {"batch": batch, "length": length}
+    steps = {}
+    for name, build in (("M11", build_m11), ("W-M11", build_wm11)):
+        model = build().to(device).train()
+        out[name] = {"params": sum(p.numel() for p in model.parameters())}
+        steps[name] = _training_step(model, x, y)
+        steps[name]()  # warm-up
+    times: dict[str, list[dict]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(time_fn(step, device, 1, warmup=0))
+    for name, ts in times.items():
+        wall = [t["median_s"] for t in ts]
+        out[name]["train_step"] = {
+            "median_s": statistics.median(wall),
+            "min_s": min(wall),
+            "max_s": max(wall),
+            "cpu_median_s": statistics.median(t["cpu_median_s"] for t in ts),
+            "repeats": repeats,
+        }
+    wm11, m11 = out["W-M11"]["train_step"], out["M11"]["train_step"]
+    out["ratio_wm11_over_m11"] = wm11["median_s"] / m11["median_s"]
+    out["cpu_ratio_wm11_over_m11"] = wm11["cpu_median_s"] / m11["cpu_median_s"]
+    return out
+
+
+_MEMORY_SCRIPT = """
+import resource, sys, torch
+from wavelet_networks.bench import build_wm11, _training_step
+batch, length, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+torch.manual_seed(0)
+model = build_wm11().to(device).train()
+x = torch.randn(batch, 1, length, device=device)
+y = torch.randint(0, 10, (batch,), device=device)
+step = _training_step(model, x, y)
+step()  # the first step allocates the optimiser state
+import os
+page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+before = int(open("/proc/self/statm").read().split()[1]) * page_kib  # resident now, KiB
+if device.startswith("cuda"):
+    torch.cuda.reset_peak_memory_stats()
+step()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else (after - before) * 1024
+print(peak)
+"""
+
+
+def peak_memory(device: torch.device, batch: int, length: int) -> dict:
+    """Peak memory (bytes) of one W-M11 training step, measured in a fresh subprocess.
+
+    CPU: high-water mark of the resident set (``ru_maxrss``) after a second step
+    minus the resident set before it (model, batch and optimiser state exist; a
+    lower bound if the process peaked higher before); CUDA: ``max_memory_allocated``.
+    """
+    src = str(Path(__file__).resolve().parents[1])
+    env_path = src + (":" + sys.path[0] if sys.path[0] else "")
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(batch), str(length), str(device)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**_environ(), "PYTHONPATH": env_path},
+    )
+    value = int(result.stdout.strip().splitlines()[-1])
+    method = "cuda.max_memory_allocated" if device.type == "cuda" else "ru_maxrss growth"
+    return {"bytes": value, "method": method, "batch": batch, "length": length}
+
+
+def _environ() -> dict:
+    import os
+
+    return dict(os.environ)
+
+
+def machine_description(device: torch.device) -> dict:
+    """CPU model, cores, threads, torch version; the GPU's name on CUDA."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+# --------------------------------------------------------------------------- entry points
+def run(
+    device: str = "cpu",
+    quick: bool = False,
+    repeats: int | None = None,
+    models: bool = True,
+    memory: bool = True,
+    layers: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> dict:
+    """Run the whole suite on ``device`` and return the results as a JSON-ready dict."""
+    dev = torch.device(device)
+    say = log or (lambda _: None)
+    reps = repeats if repeats is not None else (2 if quick else 5)
+    torch.manual_seed(0)
+    results: dict = {
+        "machine": machine_description(dev),
+        "quick": quick,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    mm = matmul_throughput(dev, n=1024 if quick else 4096, repeats=reps)
+    results["matmul"] = mm
+    say(f"matmul {mm['n']}^3: {mm['macs_per_s'] / 1e9:.1f} GMAC/s")
+    if layers:
+        results["layers"] = []
+        for case in layer_cases(quick):
+            r = bench_layer(case, dev, reps, mm["macs_per_s"], mm["macs_per_cpu_s"])
+            results["layers"].append(r)
+            say(
+                f"{case.name:24s} fwd {r['forward']['median_s'] * 1e3:9.1f} ms "
+                f"fwd+bwd {r['forward_backward']['median_s'] * 1e3:9.1f} ms "
+                f"fwd {100 * r['forward_fraction_of_matmul']:5.1f}% of matmul"
+            )
+    batch, length = (1, 8192) if quick else (8, 88200)
+    if models:
+        m = bench_models(dev, max(1, reps - 2) if not quick else 1, batch, length)
+        results["models"] = m
+        say(
+            f"train step M11 {m['M11']['train_step']['median_s']:.3f} s, "
+            f"W-M11 {m['W-M11']['train_step']['median_s']:.3f} s, "
+            f"ratio {m['ratio_wm11_over_m11']:.2f}"
+        )
+    if memory:
+        results["memory"] = peak_memory(dev, batch, length)
+        say(f"W-M11 train step peak memory {results['memory']['bytes'] / 2**20:.0f} MiB")
+    return results
+
+
+def _pct(row: dict, key: str, results: dict) -> str:
+    """A CPU-time fraction of the matmul rate, as text (derived if the JSON predates the field)."""
+    value = row.get(key)
+    if value is None and "cpu_median_s" in results["matmul"]:
+        peak = results["matmul"]["n"] ** 3 / results["matmul"]["cpu_median_s"]
+        if key.startswith("forward_cpu"):
+            value = row["macs"] / row["forward"]["cpu_median_s"] / peak
+        else:
+            fb = row["forward_backward"]
+            value = row["forward_backward_macs_per_s"] * fb["median_s"] / fb["cpu_median_s"] / peak
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def render_markdown(results: dict) -> str:
+    """The README's performance section (markdown) from a results dict (see :func:`run`)."""
+    m = results["machine"]
+    lines = [
+        "## Performance",
+        "",
+        f"Measured on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads"
+        + (f", GPU {m['gpu']}" if "gpu" in m else "")
+        + f"), PyTorch {m['torch']}, device `{m['device']}`, {results['date']}"
+        + (" (quick run: reduced shapes)" if results.get("quick") else "")
+        + ".",
+        f"Dense float32 matmul ({results['matmul']['n']}^3): "
+        f"{results['matmul']['macs_per_s'] / 1e9:.1f} GMAC/s (wall). Times are medians. "
+        "CPU columns are process CPU time (all threads), robust when other processes share "
+        "the cores; % of matmul compares nominal multiply-accumulates per second with the "
+        "matmul's, per wall second and per CPU second.",
+        "",
+    ]
+    if "layers" in results:
+        lines += [
+            "| layer | input shape | forward (ms) | fwd+bwd (ms) | fwd+bwd CPU (ms) | fwd GMAC/s | fwd % of matmul (wall / CPU) | fwd+bwd % of matmul (wall / CPU) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in results["layers"]:
+            lines.append(
+                f"| {r['name']} | {tuple(r['shape'])} | {r['forward']['median_s'] * 1e3:.1f} | "
+                f"{r['forward_backward']['median_s'] * 1e3:.1f} | "
+                f"{r['forward_backward'].get('cpu_median_s', float('nan')) * 1e3:.1f} | "
+                f"{r['forward_macs_per_s'] / 1e9:.1f} | "
+                f"{100 * r['forward_fraction_of_matmul']:.0f}% / {_pct(r, 'forward_cpu_fraction_of_matmul', results)} | "
+                f"{100 * r['forward_backward_fraction_of_matmul']:.0f}% / {_pct(r, 'forward_backward_cpu_fraction_of_matmul', results)} |"
+            )
+        lines.append("")
+    if "models" in results:
+        md = results["models"]
+        lines += [
+            f"Training step (Adam, batch {md['batch']}, {md['length']} samples):",
+            "",
+            "| model | parameters | step, wall (s) | step, CPU (s) |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {name} | {md[name]['params']:,} | {md[name]['train_step']['median_s']:.2f} | "
+                f"{md[name]['train_step'].get('cpu_median_s', float('nan')):.2f} |"
+                for name in ("M11", "W-M11")
+            ),
+            "",
+            f"W-M11 / M11 step-time ratio: **{md['ratio_wm11_over_m11']:.1f}** (wall), "
+            f"{md.get('cpu_ratio_wm11_over_m11', float('nan')):.1f} (process CPU time).",
+            "",
+        ]
+    if "memory" in results:
+        mem = results["memory"]
+        lines += [
+            f"Peak memory of a W-M11 training step ({mem['method']}): "
+            f"{mem['bytes'] / 2**30:.2f} GiB.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _default_output(device: str) -> Path:
+    name = platform.node() or "machine"
+    return Path("benchmarks") / "results" / f"{name}-{device.replace(':', '')}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry (``wavelet-networks bench``): run, write JSON, print markdown."""
+    parser = argparse.ArgumentParser(
+        prog="wavelet-networks bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N (default: cpu, and cuda if present)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small shapes, few repeats (< 1 minute)"
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
+    parser.add_argument(
+        "--no-models", action="store_true", help="skip the whole-model training steps"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument("--no-layers", action="store_true", help="skip the per-layer measurements")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="render this JSON file and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.markdown is not None:
+        print(render_markdown(json.loads(args.markdown.read_text())))
+        return 0
+    devices = (
+        [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    for device in devices:
+        results = run(
+            device,
+            quick=args.quick,
+            repeats=args.repeats,
+            models=not args.no_models,
+            memory=not args.no_memory,
+            layers=not args.no_layers,
+        )
+        output = args.output if args.output and len(devices) == 1 else _default_output(device)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {output}\n")
+        print(render_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

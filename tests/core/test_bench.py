@@ -1,0 +1,33 @@
+"""Smoke test of the benchmark suite (``--quick``): it runs, writes JSON, renders markdown."""
+
+import json
+
+import torch
+
+from wavelet_networks import bench
+
+
+def test_quick_benchmark_runs_and_renders(tmp_path):
+    out = tmp_path / "results.json"
+    assert bench.main(["--quick", "--repeats", "1", "--device", "cpu", "--output", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["quick"] and results["matmul"]["macs_per_s"] > 0
+    assert {r["name"] for r in results["layers"]} >= {"W-M11 L(9,79,51)", "W-M11 G(3,3,51)"}
+    assert results["models"]["ratio_wm11_over_m11"] > 0
+    assert results["memory"]["bytes"] >= 0
+    text = bench.render_markdown(results)
+    assert "W-M11 / M11 step-time ratio" in text and "| W-M11 G(3,3,51) |" in text
+
+
+def test_models_have_the_reference_parameter_counts():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(bench.build_m11()) == 1_784_192
+    wm11 = bench.build_wm11()
+    assert count(wm11) == 1_806_369
+    assert wm11(torch.randn(1, 1, 4096)).shape == (1, 10)
+
+
+def test_layer_case_macs():
+    case = bench.LayerCase("g", "group", 4, 6, 3, 3, (2, 4, 9, 100))
+    assert case.macs() == 2 * 6 * 4 * 3 * 3 * 7 * 100
+    assert case.build()(torch.randn(case.shape)).shape == (2, 6, 7, 100)
