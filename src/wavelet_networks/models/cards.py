@@ -10,9 +10,10 @@ MACs are counted on a forward pass (batch 1, the expected input length, meta
 tensors) by a dispatch mode that sees every convolution and matrix product
 the implementation runs (as :class:`torch.utils.flop_counter.FlopCounterMode`
 does, without its overhead): i.e. for lifting and group
-convolutions both the B-spline smoothing (a depthwise convolution) and the
+convolutions both the B-spline smoothing and the
 dilated convolution, including the work spent on the zero padding of large
-scales. Pooling, batch norm and activations are not counted.
+scales. The smoothing runs as weighted sums of shifted slices; each scaled
+slice counts one MAC per element. Pooling, batch norm and activations are not counted.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ class _MacCounter(TorchDispatchMode):
             self.macs += args[1].shape[0] * args[1].shape[1] * args[2].shape[1]
         elif func is _aten.bmm.default:
             self.macs += args[0].shape[0] * args[0].shape[1] * args[0].shape[2] * args[1].shape[2]
+        elif func is _aten.mul.Tensor and isinstance(args[1], (int, float)):
+            # First tap of the B-spline smoothing (a weighted sum of shifted slices).
+            self.macs += out.numel()
+        elif func is _aten.add_.Tensor and "alpha" in (kwargs or {}):
+            # Further taps of the smoothing: x += c * shifted slice.
+            self.macs += out.numel()
         return out
 
 
