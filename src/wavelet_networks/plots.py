@@ -384,10 +384,14 @@ def plot_training_curve(
         title: figure title.
     """
     series = dict(metrics) if isinstance(metrics, Mapping) else read_metrics(metrics)
-    loss_keys = [k for k in series if k.endswith("loss") and "wavelet" not in k]
-    score_keys = [k for k in series if k.rsplit("/", 1)[-1] in ("acc", "roc_auc", "pr_auc")]
+    # Per-epoch series only: the test metrics are one point logged after training.
+    keys = [k for k in series if not k.startswith("test/")]
+    loss_keys = [k for k in keys if k.endswith("loss") and "wavelet" not in k]
+    score_keys = [k for k in keys if k.rsplit("/", 1)[-1] in ("acc", "roc_auc", "pr_auc")]
     if not loss_keys and not score_keys:
         raise ValueError(f"no loss or accuracy series among {sorted(series)}")
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(11, 4)
     ax_loss, ax_score = fig.subplots(1, 2)
     for ax, keys in ((ax_loss, loss_keys), (ax_score, score_keys)):
@@ -397,6 +401,7 @@ def plot_training_curve(
         if keys:
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (passes over the training set)")
     ax_loss.set_ylabel("loss (cross-entropy, nats)")
     auc = any(k.endswith("auc") for k in score_keys)
