@@ -422,8 +422,9 @@ def plot_scale_study(
     """Accuracy against the test-set resampling factor (log axis), one line per model.
 
     ``result`` is the JSON object of ``wavelet-networks scale-study``
-    (:func:`wavelet_networks.studies.scale.run_scale_study`): error bars are
-    the standard deviation over seeds when there are several.
+    (:func:`wavelet_networks.studies.scale.run_scale_study`; ``mean`` and
+    ``std`` keyed by the factor formatted with ``%g``): error bars are the
+    standard deviation over seeds when there are several.
     """
     factors = [float(f) for f in result["factors"]]
     metric = result.get("metric", "accuracy")
@@ -431,8 +432,8 @@ def plot_scale_study(
     ax = fig.subplots()
     markers = "osD^v<>"
     for i, (name, r) in enumerate(result["models"].items()):
-        mean = [r["mean"][str(f)] if str(f) in r["mean"] else r["mean"][f] for f in factors]
-        std = [r["std"].get(str(f), 0.0) for f in factors]
+        mean = [r["mean"][f"{f:g}"] for f in factors]
+        std = [r["std"].get(f"{f:g}", 0.0) for f in factors]
         ax.errorbar(factors, mean, yerr=std if any(std) else None, marker=markers[i % 7],
                     capsize=3, label=f"{name} ({r['params']:,} params)")
     ax.set_xscale("log", base=2)

@@ -1,6 +1,7 @@
 """The ``wavelet-networks`` command line tool.
 
-Subcommands: ``fit``, ``test``, ``predict``, ``cv``, ``models``, ``datasets``, ``plot``.
+Subcommands: ``fit``, ``test``, ``predict``, ``cv``, ``models``, ``datasets``, ``plot``,
+``scale-study``, ``compare``.
 Run ``wavelet-networks SUBCOMMAND --help`` for the options and an example.
 
 Every user error (unknown model or data set, missing data directory, unknown
@@ -35,6 +36,10 @@ subcommands:
   datasets  list the registered data sets and the on-disk layout they expect
   plot      draw a checkpoint's lifting kernels, a scalogram of an input, or
             its training curves (PNG)
+  scale-study  train a wavelet network and its baseline at the original time
+            scale, test both on the test set resampled by 0.5 .. 2
+  compare   wavelet network vs its parameter-matched CNN vs MiniRocket over
+            several seeds: accuracy, training time, parameter count
 
 examples:
   wavelet-networks fit
@@ -44,6 +49,8 @@ examples:
   wavelet-networks predict --ckpt best.ckpt series.npy clip.wav
   wavelet-networks cv --config urbansound8k_m5 --data.protocol cv --data.root /data/UrbanSound8K --folds 1-10
   wavelet-networks plot kernels --ckpt best.ckpt --out kernels.png
+  wavelet-networks scale-study
+  wavelet-networks compare --seeds 0-4
 
 Run `wavelet-networks SUBCOMMAND --help` for the options of a subcommand.
 """
@@ -155,7 +162,7 @@ def _explain(message: str, outer_key: str = "") -> str:
 
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
-    from wavelet_networks.cli import evaluate, fit, info, plot
+    from wavelet_networks.cli import evaluate, fit, info, plot, studies
 
     return {
         "fit": fit.fit_command,
@@ -165,6 +172,8 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "models": info.models_command,
         "datasets": info.datasets_command,
         "plot": plot.plot_command,
+        "scale-study": studies.scale_study_command,
+        "compare": studies.compare_command,
     }
 
 
