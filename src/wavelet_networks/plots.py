@@ -257,6 +257,7 @@ def plot_scalogram(
     sample_rate: float | None = None,
     channel: int | None = None,
     yaxis: str = "scale",
+    db: bool = True,
     out: str | Path | None = None,
     title: str | None = None,
 ):
@@ -275,6 +276,8 @@ def plot_scalogram(
         sample_rate: sample rate of ``x`` in Hz (``None``: unknown).
         channel: one output channel to show instead of the RMS over channels.
         yaxis: ``"scale"`` or ``"frequency"``.
+        db: colour in dB relative to the largest magnitude (floor -60 dB), which
+            shows weak scales; ``False``: the linear response.
         out: PNG path to save to (optional).
         title: figure title.
     """
@@ -296,6 +299,10 @@ def plot_scalogram(
         z = y[channel]
         what = f"response of channel {channel} (a.u.)"
     z = z.numpy()
+    if db:
+        mag = np.abs(z)
+        z = 20 * np.log10(np.maximum(mag / max(mag.max(), 1e-300), 1e-3))
+        what = what.replace("(a.u.)", "(dB re max)")
     sr = float(sample_rate) if sample_rate else None
     n_in = xt.shape[-1]
     step = n_in / z.shape[-1]
@@ -318,7 +325,14 @@ def plot_scalogram(
     if xt.shape[0] > 1:
         ax_x.legend(fontsize=8)
     order = np.argsort(yvals)
-    mesh = ax_s.pcolormesh(t_out, yvals[order], z[order], shading="nearest", cmap="magma")
+    ys = yvals[order]
+    # Cell edges half a grid step apart on the log axis; time edges half a sample apart.
+    ratio = ys[1] / ys[0] if len(ys) > 1 else 2.0
+    mids = np.sqrt(ys[1:] * ys[:-1])
+    y_edges = np.concatenate([[ys[0] / np.sqrt(ratio)], mids, [ys[-1] * np.sqrt(ratio)]])
+    dt = t_out[1] - t_out[0] if len(t_out) > 1 else step / (sr or 1.0)
+    t_edges = np.concatenate([t_out - dt / 2, [t_out[-1] + dt / 2]])
+    mesh = ax_s.pcolormesh(t_edges, y_edges, z[order], shading="flat", cmap="magma")
     ax_s.set_yscale("log", base=2 if yaxis == "scale" else 10)
     if yaxis == "scale":
         ax_s.set_yticks(yvals, [f"{v:g}" for v in yvals])

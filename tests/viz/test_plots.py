@@ -108,7 +108,7 @@ def test_lifting_output_stops_after_the_lifting_layer() -> None:
 def test_plot_scalogram_shows_the_lifting_output(tmp_path: Path) -> None:
     net = _net(channels=3, scales=4)
     x = torch.randn(1, 500)
-    fig = plots.plot_scalogram(net, x, out=tmp_path / "s.png")
+    fig = plots.plot_scalogram(net, x, db=False, out=tmp_path / "s.png")
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG
     ax_x, ax_s, cbar = fig.axes
     assert _labels(ax_x) == ("time (samples)", "input amplitude (a.u.)")
@@ -120,7 +120,9 @@ def test_plot_scalogram_shows_the_lifting_output(tmp_path: Path) -> None:
     fig = plots.plot_scalogram(net, x[0], sample_rate=100.0, channel=1, yaxis="frequency")
     ax_x, ax_s, cbar = fig.axes
     assert ax_s.get_xlabel() == "time (s)" and ax_s.get_ylabel() == "equivalent frequency (Hz)"
-    assert cbar.get_ylabel() == "response of channel 1 (a.u.)"
+    assert cbar.get_ylabel() == "response of channel 1 (dB re max)"
+    db = np.asarray(ax_s.collections[0].get_array())
+    assert db.max() == pytest.approx(0.0) and db.min() >= -60.0 - 1e-4
     assert ax_x.lines[0].get_xdata()[-1] == pytest.approx(4.99)
     with pytest.raises(ValueError, match="yaxis"):
         plots.plot_scalogram(net, x, yaxis="time")

@@ -75,6 +75,8 @@ def plot_command(args: list[str]) -> int:
                    help="scalogram: one output channel instead of the RMS over channels")
     p.add_argument("--yaxis", choices=("scale", "frequency"), default="scale",
                    help="scalogram: vertical axis (default: scale)")
+    p.add_argument("--linear", action="store_true",
+                   help="scalogram: linear colour scale (default: dB relative to the maximum)")
     ns = p.parse_args(args)
     out = Path(ns.out) if ns.out else Path(f"{ns.what}.png")
     if out.suffix.lower() != ".png":
@@ -151,7 +153,7 @@ def _model_plot(ns, out: Path) -> Path:
     sr = ns.sample_rate or sr
     try:
         plots.plot_scalogram(model, x, sample_rate=sr, channel=ns.channel, yaxis=ns.yaxis,
-                             out=out, title=f"{name}: lifting layer output for "
+                             db=not ns.linear, out=out, title=f"{name}: lifting layer output for "
                              f"{Path(ns.input).name}")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
