@@ -178,3 +178,31 @@ def test_study_option_errors_are_one_line(capsys, tmp_path: Path) -> None:
     code = main(["compare", "--epochs", "0"])
     _one_line_error(capsys, code, "--epochs")
     assert not list(tmp_path.iterdir())
+
+
+def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> None:
+    """A data set given by a fit config (here a toy one with segmented test batches)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "seed_everything: 0\n"
+        "trainer: {max_epochs: 1, accelerator: cpu, devices: 1}\n"
+        "model: {model_name: w-small-cnn, lr: 0.01}\n"
+        "data: {class_path: vizdata.ToySines, init_args: {batch_size: 8}}\n"
+    )
+    common = ["--config", str(config), "--seeds", "0", "--run_root", str(tmp_path / "runs"),
+              "--model.model_overrides", "{channels: [4, 4, 4]}", "--progress_every", "0"]
+    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--out",
+                     str(tmp_path / "scale"))
+    assert code == 0, out
+    result = json.loads((tmp_path / "scale" / "scale_study.json").read_text())
+    assert result["dataset"] == "toysines" and result["epochs"] == 1
+    for r in result["models"].values():
+        assert list(r["mean"]) == ["0.5", "1", "2"]
+        assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
+    code, out = _run("compare", *common, "--n_kernels", "84", "--out", str(tmp_path / "cmp"))
+    assert code == 0, out
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert result["dataset"] == "toysines"
+    assert result["models"]["minirocket"]["params"] == 84 + 1  # binary ridge: one weight row
+    assert 0.0 <= result["models"]["minirocket"]["acc"]["mean"] <= 1.0
