@@ -199,7 +199,7 @@ def plot_kernels(
         for ax in (ax_t, ax_f):
             ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 9),
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 9),
                title="scale s_j (kernel dilated by s_j)", fontsize=8, title_fontsize=8)
     if title:
         fig.suptitle(title)
