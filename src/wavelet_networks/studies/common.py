@@ -187,10 +187,10 @@ def train_or_reuse(
 
 def data_module_from_checkpoint(ckpt: str | Path):
     """``(data module, run info)`` rebuilt from a ``fit`` checkpoint, set up."""
-    from wavelet_networks.cli.evaluate import _data_class
+    from wavelet_networks.cli.configs import import_class
 
     info = torch.load(ckpt, map_location="cpu", weights_only=False)["wavelet_networks"]
-    cls = _data_class(info["data"]["class_path"])
+    cls = import_class(info["data"]["class_path"])
     dm = cls(**dict(info["data"].get("init_args") or {}))
     dm.setup("fit")
     return dm, info
