@@ -109,7 +109,7 @@ def scale_study_command(args: list[str]) -> int:
         "wavelet-networks scale-study\n"
         "  wavelet-networks scale-study --seeds 0 --epochs 20 --factors 0.5,1,2\n"
         "  wavelet-networks scale-study --config urbansound8k_w-m11 --models w-m11,m11 "
-        "--data.root /data/UrbanSound8K --data.fold 10",
+        "--data.root /data/UrbanSound8K",
     )
     p.add_argument("--models", default="w-small-cnn,small-cnn",
                    help="comma-separated registry names (default: w-small-cnn,small-cnn)")
@@ -143,7 +143,7 @@ def compare_command(args: list[str]) -> int:
         "wavelet-networks compare\n"
         "  wavelet-networks compare --seeds 0-4 --epochs 30\n"
         "  wavelet-networks compare --config urbansound8k_w-m11 --model w-m11 "
-        "--data.root /data/UrbanSound8K --data.fold 10",
+        "--data.root /data/UrbanSound8K",
     )
     p.add_argument("--model", default="w-small-cnn",
                    help="the wavelet network (default: w-small-cnn)")
