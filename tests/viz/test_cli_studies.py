@@ -200,6 +200,15 @@ def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> 
     for r in result["models"].values():
         assert list(r["mean"]) == ["0.5", "1", "2"]
         assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
+    # The same runs, tested at the resampled lengths (no crop or padding).
+    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--length", "resampled",
+                     "--out", str(tmp_path / "scale2"))
+    assert code == 0, out
+    assert out.count("re-using the finished run") == 2
+    again = json.loads((tmp_path / "scale2" / "scale_study.json").read_text())
+    assert again["length"] == "resampled" and "new length" in again["protocol"]
+    for name, r in again["models"].items():
+        assert r["mean"]["1"] == result["models"][name]["mean"]["1"]
     code, out = _run("compare", *common, "--n_kernels", "84", "--out", str(tmp_path / "cmp"))
     assert code == 0, out
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())

@@ -48,3 +48,12 @@ def test_odd_lengths_and_keys() -> None:
     for f in (0.5, 0.71, 1.41, 2.0):
         assert resample_to_length(x, f).shape == x.shape
     assert [factor_key(f) for f in (0.5, 0.71, 1.0, 1.41, 2)] == ["0.5", "0.71", "1", "1.41", "2"]
+
+
+def test_keep_length_false_returns_the_resampled_series() -> None:
+    x = _sine(200, 5) * 3 + 1
+    y = resample_to_length(x, 2.0, keep_length=False)
+    assert y.shape[-1] == 400
+    torch.testing.assert_close(y[..., ::2], x, atol=1e-9, rtol=0)
+    z = resample_to_length(x, 0.5, per_series_norm=True, keep_length=False)
+    assert z.shape[-1] == 100 and z.mean().abs() < 1e-9

@@ -115,6 +115,10 @@ def scale_study_command(args: list[str]) -> int:
                    help="comma-separated registry names (default: w-small-cnn,small-cnn)")
     p.add_argument("--factors", default=",".join(f"{f:g}" for f in DEFAULT_FACTORS),
                    help="test-set resampling factors (default: 0.5,0.71,1,1.41,2)")
+    p.add_argument("--length", choices=("same", "resampled"), default="same",
+                   help="same: crop or zero-pad the resampled test series back to the original "
+                   "length (default); resampled: keep their new length (the models pool over "
+                   "time), which separates the change of scale from the loss of content")
     _common(p, "studies/scale")
     ns, extra = p.parse_known_args(args)
     fit_args = _forwarded(extra, "scale-study")
@@ -126,7 +130,7 @@ def scale_study_command(args: list[str]) -> int:
         models=models, factors=_floats(ns.factors), seeds=_ints(ns.seeds, "seeds"),
         epochs=ns.epochs, config=ns.config, fit_args=fit_args, run_root=ns.run_root,
         out_dir=ns.out, overwrite=ns.overwrite, progress_every=ns.progress_every or None,
-        command=shlex.join(["wavelet-networks", "scale-study", *args]),
+        command=shlex.join(["wavelet-networks", "scale-study", *args]), length=ns.length,
     )
     print(format_scale_table(result))
     print(f"wrote {ns.out}/scale_study.json, scale_study.md and scale_study.png "

@@ -59,18 +59,24 @@ def _standardize(x: Tensor, eps: float = 1e-8) -> Tensor:
     return (x - mean) / torch.where(std < eps, torch.ones_like(std), std)
 
 
-def resample_to_length(x: Tensor, factor: float, per_series_norm: bool = False) -> Tensor:
+def resample_to_length(
+    x: Tensor, factor: float, per_series_norm: bool = False, keep_length: bool = True
+) -> Tensor:
     """Resample ``x`` (``(..., time)``) by ``factor`` and restore its length.
 
     Band-limited resampling (:func:`wavelet_networks.testing.resample`), then a
     centred crop (longer) or centred zero padding (shorter). With
     ``per_series_norm`` every series is z-scored after the crop, before the padding.
+    With ``keep_length=False`` the resampled series keeps its new length
+    ``round(time * factor)`` (no crop, no padding: for models that pool over time).
     """
     n = x.shape[-1]
     if factor == 1:
         y = x.clone()
     else:
         y = resample(x.double(), factor).to(x.dtype)
+    if not keep_length:
+        return _standardize(y) if per_series_norm else y
     m = y.shape[-1]
     if m > n:
         start = (m - n) // 2
@@ -84,12 +90,15 @@ def resample_to_length(x: Tensor, factor: float, per_series_norm: bool = False) 
 
 
 def evaluate_resampled(
-    ckpt: str | Path, factors: Sequence[float], log: Callable[[str], None] | None = None
+    ckpt: str | Path,
+    factors: Sequence[float],
+    log: Callable[[str], None] | None = None,
+    keep_length: bool = True,
 ) -> dict[str, float]:
     """Test metric of a ``fit`` checkpoint on its test split resampled by every factor.
 
     Returns ``{factor_key(f): value}``: accuracy for multi-class models,
-    macro ROC-AUC for multi-label ones.
+    macro ROC-AUC for multi-label ones. ``keep_length``: see :func:`resample_to_length`.
     """
     from wavelet_networks.training import WaveformClassifier
 
@@ -104,7 +113,8 @@ def evaluate_resampled(
         for x, y in iter_split(dm, "test"):
             targets.append(y)
             for f in factors:
-                logits[factor_key(f)].append(model(resample_to_length(x, f, per_series)))
+                xr = resample_to_length(x, f, per_series, keep_length)
+                logits[factor_key(f)].append(model(xr))
     y = torch.cat(targets)
     out: dict[str, float] = {}
     for key, parts in logits.items():
@@ -139,6 +149,7 @@ def run_scale_study(
     progress_every: int | None = 10,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    length: str = "same",
 ) -> dict[str, Any]:
     """Train every model once per seed at factor 1, then test it at every factor.
 
@@ -162,9 +173,14 @@ def run_scale_study(
         progress_every: print a training line every this many epochs (``None``: quiet).
         log: where progress lines go.
         command: the command line, recorded in the JSON.
+        length: ``"same"`` (crop or zero-pad the resampled series back to the
+            original length) or ``"resampled"`` (keep the new length
+            ``round(time * factor)``; the models pool over time, so they take it).
     """
     from wavelet_networks.models import card
 
+    if length not in ("same", "resampled"):
+        raise ValueError(f"length must be 'same' or 'resampled', got {length!r}")
     if not models:
         raise ValueError("no model given")
     if not seeds:
@@ -184,12 +200,15 @@ def run_scale_study(
         "epochs": epochs,
         "config": config,
         "fit_args": list(fit_args),
+        "length": length,
         "models": {},
         "protocol": (
             "trained at factor 1 with the fit engine (best checkpoint by validation loss); test "
             "series resampled by wavelet_networks.testing.resample (band-limited, y(t) = "
-            "x(t/f)), centred crop (f > 1) or centred zero padding (f < 1) back to the original "
-            "length; per-series z-score re-applied after the crop when the data set uses it"
+            "x(t/f)), "
+            + ("centred crop (f > 1) or centred zero padding (f < 1) back to the original length"
+               if length == "same" else "kept at their new length round(time * f)")
+            + "; per-series z-score re-applied (after the crop) when the data set uses it"
         ),
     }
     total = len(models) * len(seeds)
@@ -206,7 +225,8 @@ def run_scale_study(
             if not res.get("checkpoint"):
                 raise RuntimeError(f"run {res.get('run_dir')!r} saved no best checkpoint")
             log(f"[{i}/{total}] {name}, seed {seed}: testing on {len(factors)} resampled test sets")
-            per_seed[str(seed)] = evaluate_resampled(res["checkpoint"], factors, log)
+            per_seed[str(seed)] = evaluate_resampled(res["checkpoint"], factors, log,
+                                                     keep_length=length == "same")
             run_dirs.append(res["run_dir"])
             params = res["params"]
             result["dataset"] = res["dataset"]
@@ -258,7 +278,9 @@ def format_scale_table(result: dict[str, Any], markdown: bool = False) -> str:
     header = ["factor", *[f"{nm} ({result['models'][nm]['params']:,} params)" for nm in names]]
     rows = [[factor_key(f), *[cell(nm, factor_key(f)) for nm in names]]
             for f in result["factors"]]
-    caption = (f"test {metric} on {result['dataset']} resampled by each factor "
+    how = ("kept at the resampled length" if result.get("length") == "resampled"
+           else "cropped/padded to the original length")
+    caption = (f"test {metric} on {result['dataset']} resampled by each factor, {how} "
                f"(trained at 1; {n} seed{'s' if n > 1 else ''}"
                f"{', mean ± sample std' if n > 1 else ''})")
     if markdown:
