@@ -461,8 +461,9 @@ def plot_scale_study(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     n = len(result.get("seeds", [])) or 1
+    how = " at the new length" if result.get("length") == "resampled" else ""
     ax.set_title(title or f"{result.get('dataset', '')}: trained at factor 1, tested resampled"
-                 f" ({n} seed{'s' if n > 1 else ''}; bars: std)", fontsize=10)
+                 f"{how} ({n} seed{'s' if n > 1 else ''}; bars: std)", fontsize=10)
     if out is not None:
         save_figure(fig, out)
     return fig
