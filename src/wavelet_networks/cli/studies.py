@@ -13,7 +13,7 @@ _FORWARDED = ("--data", "--model.", "--trainer.")
 COMMON_EPILOG_NOTE = """
 Other options starting with --data, --model. or --trainer. are passed to the
 fit engine (e.g. --data.root DIR, --data.batch_size 8, --model.lr 1e-3).
-Runs go to <run_root>/<dataset>/<model>/fold-none/seed-<seed>/ like `fit`
+Runs go to <run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>/ like `fit`
 runs; a finished run with the same settings is re-used (so an interrupted
 study resumes, and compare re-uses the runs of scale-study), --overwrite
 retrains.
