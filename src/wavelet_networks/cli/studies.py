@@ -117,8 +117,9 @@ def scale_study_command(args: list[str]) -> int:
                    help="test-set resampling factors (default: 0.5,0.71,1,1.41,2)")
     p.add_argument("--length", choices=("same", "resampled"), default="same",
                    help="same: crop or zero-pad the resampled test series back to the original "
-                   "length (default); resampled: keep their new length (the models pool over "
-                   "time), which separates the change of scale from the loss of content")
+                   "length (default); resampled: keep their new length, which separates the "
+                   "change of scale from the loss of content (only for models that pool over "
+                   "time, e.g. small-cnn and the M-nets, not for fixed-window heads)")
     _common(p, "studies/scale")
     ns, extra = p.parse_known_args(args)
     fit_args = _forwarded(extra, "scale-study")
