@@ -16,7 +16,8 @@ fit engine (e.g. --data.root DIR, --data.batch_size 8, --model.lr 1e-3).
 Runs go to <run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>/ like `fit`
 runs; a finished run with the same settings is re-used (so an interrupted
 study resumes, and compare re-uses the runs of scale-study), --overwrite
-retrains.
+retrains. With the packaged `default` config (tiny models) torch uses one
+intra-op thread unless OMP_NUM_THREADS is set, as `wavelet-networks fit` does.
 """
 
 SCALE_DESCRIPTION = """\
@@ -91,6 +92,14 @@ def _forwarded(extra: list[str], prog: str) -> list[str]:
     return extra
 
 
+def _threads_for(config: str) -> None:
+    """The packaged default config trains tiny models: one intra-op thread, as ``fit`` does."""
+    if config in ("default", "default.yaml"):
+        from wavelet_networks.cli.fit import _one_thread_unless_set
+
+        _one_thread_unless_set()
+
+
 def _check_epochs(epochs: int | None) -> None:
     if epochs is not None and epochs < 1:
         raise CLIError(f"--epochs must be >= 1, got {epochs}")
@@ -127,6 +136,7 @@ def scale_study_command(args: list[str]) -> int:
     models = [m.strip() for m in ns.models.split(",") if m.strip()]
     if not models:
         raise CLIError("--models: no model given")
+    _threads_for(ns.config)
     result = run_scale_study(
         models=models, factors=_floats(ns.factors), seeds=_ints(ns.seeds, "seeds"),
         epochs=ns.epochs, config=ns.config, fit_args=fit_args, run_root=ns.run_root,
@@ -161,6 +171,7 @@ def compare_command(args: list[str]) -> int:
     ns, extra = p.parse_known_args(args)
     fit_args = _forwarded(extra, "compare")
     _check_epochs(ns.epochs)
+    _threads_for(ns.config)
     result = run_compare(
         wavelet_model=ns.model, baseline=ns.baseline, seeds=_ints(ns.seeds, "seeds"),
         epochs=ns.epochs, config=ns.config, fit_args=fit_args, run_root=ns.run_root,
