@@ -1,6 +1,7 @@
 """The ``wavelet-networks`` command line tool.
 
-Subcommands: ``fit``, ``test``, ``predict``, ``cv``, ``models``, ``datasets``.
+Subcommands: ``fit``, ``test``, ``predict``, ``cv``, ``models``, ``datasets``, ``plot``,
+``scale-study``, ``compare``.
 Run ``wavelet-networks SUBCOMMAND --help`` for the options and an example.
 
 Every user error (unknown model or data set, missing data directory, unknown
@@ -33,6 +34,12 @@ subcommands:
   cv        run every fold of a k-fold data set and report mean +- std
   models    list the registered models with their cards
   datasets  list the registered data sets and the on-disk layout they expect
+  plot      draw a checkpoint's lifting kernels, a scalogram of an input, or
+            its training curves (PNG)
+  scale-study  train a wavelet network and its baseline at the original time
+            scale, test both on the test set resampled by 0.5 .. 2
+  compare   wavelet network vs its parameter-matched CNN vs MiniRocket over
+            several seeds: accuracy, training time, parameter count
 
 examples:
   wavelet-networks fit
@@ -41,6 +48,9 @@ examples:
   wavelet-networks test --ckpt runs/acsf1/w-small-cnn/fold-none/seed-0/checkpoints/best.ckpt
   wavelet-networks predict --ckpt best.ckpt series.npy clip.wav
   wavelet-networks cv --config urbansound8k_m5 --data.protocol cv --data.root /data/UrbanSound8K --folds 1-10
+  wavelet-networks plot kernels --ckpt best.ckpt --out kernels.png
+  wavelet-networks scale-study
+  wavelet-networks compare --seeds 0-4
 
 Run `wavelet-networks SUBCOMMAND --help` for the options of a subcommand.
 """
@@ -152,7 +162,7 @@ def _explain(message: str, outer_key: str = "") -> str:
 
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
-    from wavelet_networks.cli import evaluate, fit, info
+    from wavelet_networks.cli import evaluate, fit, info, plot, studies
 
     return {
         "fit": fit.fit_command,
@@ -161,6 +171,9 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "cv": fit.cv_command,
         "models": info.models_command,
         "datasets": info.datasets_command,
+        "plot": plot.plot_command,
+        "scale-study": studies.scale_study_command,
+        "compare": studies.compare_command,
     }
 
 

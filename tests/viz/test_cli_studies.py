@@ -1,0 +1,217 @@
+"""End to end on tiny settings: scale-study and compare (sharing their runs), plot commands.
+
+One module-scoped tiny scale study (ACSF1 with 3 series per class, 2 epochs,
+one seed, narrow networks) trains w-small-cnn and small-cnn; compare re-uses
+those runs and adds MiniRocket; the plot commands draw from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wavelet_networks.cli import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = ["--seeds", "0", "--epochs", "2", "--data.limit_per_class", "3",
+        "--model.model_overrides", "{channels: [4, 8, 8]}", "--progress_every", "1"]
+FACTORS = [0.5, 0.71, 1.0, 1.41, 2.0]
+
+
+def _run(*args: str) -> tuple[int, str]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(list(args))
+    return code, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("studies")
+
+
+@pytest.fixture(scope="module")
+def scale_study(root: Path) -> tuple[dict, str]:
+    code, out = _run("scale-study", *TINY, "--run_root", str(root / "runs"),
+                     "--out", str(root / "scale"))
+    assert code == 0, out
+    return json.loads((root / "scale" / "scale_study.json").read_text()), out
+
+
+def _run_dir(root: Path, model: str) -> Path:
+    return root / "runs" / "acsf1" / model / "fold-none" / "seed-0"
+
+
+def _ckpt(root: Path, model: str) -> str:
+    return str(_run_dir(root, model) / "checkpoints" / "best.ckpt")
+
+
+def _one_line_error(capsys, code: int, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None:
+    result, out = scale_study
+    assert result["study"] == "scale" and result["dataset"] == "acsf1"
+    assert result["metric"] == "accuracy"
+    assert result["factors"] == FACTORS and result["seeds"] == [0] and result["epochs"] == 2
+    assert list(result["models"]) == ["w-small-cnn", "small-cnn"]
+    keys = ["0.5", "0.71", "1", "1.41", "2"]
+    for name, r in result["models"].items():
+        assert r["family"] == ("wavelet" if name.startswith("w-") else "baseline")
+        assert list(r["mean"]) == keys and list(r["std"]) == keys
+        assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
+        assert all(v == 0.0 for v in r["std"].values())  # one seed
+        assert r["per_seed"]["0"] == r["mean"]
+        run = json.loads((_run_dir(root, name) / "results.json").read_text())
+        assert r["params"] == run["params"]
+        # Factor 1 is the plain test set: the study's accuracy is the fit engine's.
+        assert r["mean"]["1"] == pytest.approx(run["metrics"]["test/acc"], abs=1e-9)
+    assert result["machine"]["cores"] >= 1 and result["command"].startswith("wavelet-networks")
+    assert (root / "scale" / "scale_study.png").read_bytes()[:8] == PNG
+    md = (root / "scale" / "scale_study.md").read_text()
+    assert md.startswith("| factor | w-small-cnn (") and md.count("\n| ") == 5  # 5 factor rows
+    # Progress and the table on stdout.
+    assert "[1/2] w-small-cnn, seed 0: training at factor 1" in out
+    assert "epoch 2/2" in out
+    table = out[out.index("test accuracy on acsf1"):]
+    assert f"{result['models']['small-cnn']['mean']['2']:.3f}" in table.splitlines()[-2]
+
+
+def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) -> None:
+    code, out = _run("compare", *TINY, "--n_kernels", "84", "--run_root", str(root / "runs"),
+                     "--out", str(root / "compare"))
+    assert code == 0, out
+    assert out.count("re-using the finished run") == 2
+    result = json.loads((root / "compare" / "compare.json").read_text())
+    assert result["study"] == "compare" and result["dataset"] == "acsf1"
+    assert list(result["models"]) == ["w-small-cnn", "small-cnn", "minirocket"]
+    for name, r in result["models"].items():
+        assert set(r) >= {"acc", "fit_time_s", "params", "family", "runs", "params_counted"}
+        assert 0.0 <= r["acc"]["mean"] <= 1.0 and r["acc"]["std"] == 0.0
+        assert len(r["acc"]["values"]) == 1 and r["fit_time_s"]["mean"] > 0
+        if name != "minirocket":
+            assert r["acc"]["mean"] == scale_study[0]["models"][name]["mean"]["1"]
+    mr = result["models"]["minirocket"]
+    assert mr["features"] == 84 and mr["params"] == 10 * 84 + 10
+    assert mr["runs"][0]["train_series"] == 20  # 3 per class, 1 of them held out for val
+    md = (root / "compare" / "compare.md").read_text()
+    assert "| minirocket | minirocket | 850 (ridge; 84 features) |" in md
+    assert out.splitlines()[-2].startswith("minirocket")
+
+
+def test_compare_refuses_a_finished_run_with_other_settings(root: Path, scale_study,
+                                                             capsys) -> None:
+    code = main(["compare", *TINY, "--epochs", "3", "--no_minirocket",
+                 "--run_root", str(root / "runs"), "--out", str(root / "c2")])
+    _one_line_error(capsys, code, "other settings", "trainer.max_epochs", "--overwrite")
+
+
+def test_plot_commands_write_pngs(root: Path, scale_study, tmp_path: Path) -> None:
+    ckpt = _ckpt(root, "w-small-cnn")
+    from aeon.datasets import load_classification
+
+    x, _ = load_classification("ACSF1", split="test")
+    np.save(tmp_path / "series.npy", x[0, 0])
+    sf = pytest.importorskip("soundfile")
+    t = np.arange(8000) / 8000
+    sf.write(tmp_path / "tone.wav", np.sin(2 * np.pi * 440 * t) * np.linspace(0, 1, t.size),
+             8000)
+    cases = {
+        "kernels": ["--channels", "0-1"],
+        "scalogram": ["--input", str(tmp_path / "series.npy")],
+        "curves": [],
+    }
+    for what, extra in cases.items():
+        out = tmp_path / f"{what}.png"
+        code, text = _run("plot", what, "--ckpt", ckpt, "--out", str(out), *extra)
+        assert code == 0 and f"wrote {out}" in text
+        assert out.read_bytes()[:8] == PNG
+    out = tmp_path / "wav.png"
+    assert _run("plot", "scalogram", "--ckpt", ckpt, "--input", str(tmp_path / "tone.wav"),
+                "--yaxis", "frequency", "--out", str(out))[0] == 0
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_plot_errors_are_one_line(root: Path, scale_study, tmp_path: Path, capsys) -> None:
+    ckpt = _ckpt(root, "w-small-cnn")
+    code = main(["plot", "kernels", "--ckpt", str(tmp_path / "missing.ckpt")])
+    _one_line_error(capsys, code, "does not exist")
+    code = main(["plot", "curves", "--ckpt", str(tmp_path / "missing.ckpt")])
+    _one_line_error(capsys, code, "does not exist")
+    code = main(["plot", "kernels", "--ckpt", _ckpt(root, "small-cnn")])
+    _one_line_error(capsys, code, "no lifting layer", "w-small-cnn")
+    code = main(["plot", "scalogram", "--ckpt", _ckpt(root, "small-cnn"), "--input", "x.npy"])
+    _one_line_error(capsys, code, "no lifting layer")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wave file")
+    code = main(["plot", "scalogram", "--ckpt", ckpt, "--input", str(tmp_path / "bad.wav")])
+    _one_line_error(capsys, code, "cannot decode", "bad.wav")
+    code = main(["plot", "scalogram", "--ckpt", ckpt])
+    _one_line_error(capsys, code, "needs --input")
+    code = main(["plot", "kernels", "--ckpt", ckpt, "--out", str(tmp_path / "k.pdf")])
+    _one_line_error(capsys, code, "PNG")
+    code = main(["plot", "kernels", "--ckpt", ckpt, "--channels", "0-99"])
+    _one_line_error(capsys, code, "out of range")
+    code = main(["plot", "spectrum", "--ckpt", ckpt])
+    _one_line_error(capsys, code, "invalid choice")
+
+
+def test_study_option_errors_are_one_line(capsys, tmp_path: Path) -> None:
+    code = main(["scale-study", "--factors", "0,1", "--out", str(tmp_path)])
+    _one_line_error(capsys, code, "--factors")
+    code = main(["scale-study", "--models", "w-small-cnn,no-such-net", "--out", str(tmp_path)])
+    _one_line_error(capsys, code, "unknown model")
+    code = main(["scale-study", "--seeds", "a,b"])
+    _one_line_error(capsys, code, "--seeds")
+    code = main(["compare", "--bogus", "1"])
+    _one_line_error(capsys, code, "unrecognized argument '--bogus'")
+    code = main(["compare", "--epochs", "0"])
+    _one_line_error(capsys, code, "--epochs")
+    assert not list(tmp_path.iterdir())
+
+
+def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> None:
+    """A data set given by a fit config (here a toy one with segmented test batches)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "seed_everything: 0\n"
+        "trainer: {max_epochs: 1, accelerator: cpu, devices: 1}\n"
+        "model: {model_name: w-small-cnn, lr: 0.01}\n"
+        "data: {class_path: vizdata.ToySines, init_args: {batch_size: 8}}\n"
+    )
+    common = ["--config", str(config), "--seeds", "0", "--run_root", str(tmp_path / "runs"),
+              "--model.model_overrides", "{channels: [4, 4, 4]}", "--progress_every", "0"]
+    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--out",
+                     str(tmp_path / "scale"))
+    assert code == 0, out
+    result = json.loads((tmp_path / "scale" / "scale_study.json").read_text())
+    assert result["dataset"] == "toysines" and result["epochs"] == 1
+    for r in result["models"].values():
+        assert list(r["mean"]) == ["0.5", "1", "2"]
+        assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
+    # The same runs, tested at the resampled lengths (no crop or padding).
+    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--length", "resampled",
+                     "--out", str(tmp_path / "scale2"))
+    assert code == 0, out
+    assert out.count("re-using the finished run") == 2
+    again = json.loads((tmp_path / "scale2" / "scale_study.json").read_text())
+    assert again["length"] == "resampled" and "new length" in again["protocol"]
+    for name, r in again["models"].items():
+        assert r["mean"]["1"] == result["models"][name]["mean"]["1"]
+    code, out = _run("compare", *common, "--n_kernels", "84", "--out", str(tmp_path / "cmp"))
+    assert code == 0, out
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert result["dataset"] == "toysines"
+    assert result["models"]["minirocket"]["params"] == 84 + 1  # binary ridge: one weight row
+    assert 0.0 <= result["models"]["minirocket"]["acc"]["mean"] <= 1.0
