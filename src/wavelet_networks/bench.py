@@ -523,7 +523,11 @@ def _default_output(device: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry (``wavelet-networks bench``): run, write JSON, print markdown."""
     parser = argparse.ArgumentParser(
-        prog="wavelet-networks bench", description=__doc__.split("\n")[0]
+        prog="wavelet-networks bench",
+        description=__doc__.split("\n")[0],
+        epilog="examples:\n  wavelet-networks bench --quick\n"
+        "  wavelet-networks bench --repeats 3 --output bench.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--device", default=None, help="cpu, cuda or cuda:N (default: cpu, and cuda if present)"

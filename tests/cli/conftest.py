@@ -50,14 +50,3 @@ def fitted_run(tmp_path_factory) -> Path:
 
 def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Skip this folder's ``slow`` tests unless selected with ``-m slow``."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    here = Path(__file__).parent
-    skip = pytest.mark.skip(reason="slow: run with -m slow (or benchmarks/ddp_smoke.sh)")
-    for item in items:
-        if "slow" in item.keywords and here in Path(item.path).parents:
-            item.add_marker(skip)

@@ -30,7 +30,10 @@ def test_datasets_lists_name_description_and_layout(capsys) -> None:
     assert "ACSF1_TRAIN.ts" in out
 
 
-@pytest.mark.parametrize("sub", ["fit", "test", "predict", "cv", "models", "datasets"])
+@pytest.mark.parametrize(
+    "sub",
+    ["fit", "test", "predict", "cv", "models", "datasets", "plot", "scale-study", "compare", "bench"],
+)
 def test_every_subcommand_has_help_with_an_example(sub: str, capsys) -> None:
     assert main([sub, "--help"]) == 0
     out = capsys.readouterr().out

@@ -40,6 +40,8 @@ subcommands:
             scale, test both on the test set resampled by 0.5 .. 2
   compare   wavelet network vs its parameter-matched CNN vs MiniRocket over
             several seeds: accuracy, training time, parameter count
+  bench     time the lifting and group convolutions and the W-M11 vs M11
+            training step on this machine (table + JSON)
 
 examples:
   wavelet-networks fit
@@ -174,7 +176,14 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "plot": plot.plot_command,
         "scale-study": studies.scale_study_command,
         "compare": studies.compare_command,
+        "bench": _bench_command,
     }
+
+
+def _bench_command(args: list[str]) -> int:
+    from wavelet_networks import bench
+
+    return bench.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
