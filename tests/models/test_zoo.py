@@ -81,44 +81,19 @@ def test_forward_backward_shortest_input(name):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_forward_backward_expected_length(name):
-    """The paper's input length, on the CPU in a few seconds.
+    """The paper's input length at full width, forward and backward, on the CPU.
 
-    Baselines: full width, forward and backward. Wavelet nets: real arithmetic
-    at reduced width (full width runs on the meta device in test_cards);
-    W-M-nets forward only under no_grad (their backward runs in
-    test_forward_backward_shortest_input), the fixed-length W-1D-CNN and
-    W-SampleCNN forward and backward with fewer channels and scales.
+    All 14 models together take about 15 s on an idle 2-core machine.
     """
     length = card(name).input_length
     batch = 2 if "samplecnn" in name else 1  # SampleCNNs end on one time step: BN needs 2
-    if not name.startswith("w-"):
-        model = build(name, n_out(name))
-        out = model(torch.randn(batch, 1, length))
-        assert out.shape == (batch, n_out(name))
-        out.square().mean().backward()
-        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-        return
-    # Full width at this length: shapes on the meta device, in test_cards (describe).
-    if meta(name).max_length is None:
-        model = build(name, n_out(name), **SMALL).eval()
-        with torch.no_grad():
-            out = model(torch.randn(batch, 1, length))
-        assert out.shape == (batch, n_out(name)) and torch.isfinite(out).all()
-        return
-    model = build(name, n_out(name), channels=2, num_scales=5, scale_kernel_size=2)
+    model = build(name, n_out(name))
     out = model(torch.randn(batch, 1, length))
-    assert out.shape == (batch, n_out(name))
+    assert out.shape == (batch, n_out(name)) and torch.isfinite(out).all()
     out.square().mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", TWINS)
-def test_full_width_wavelet_nets_at_expected_length(name):
-    model = build(name, n_out(name)).eval()
-    with torch.no_grad():
-        out = model(torch.randn(1, 1, card(name).input_length))
-    assert out.shape == (1, n_out(name)) and torch.isfinite(out).all()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert grads[0].abs().sum() > 0
 
 
 def _features_time(model: nn.Module, length: int) -> int | None:
