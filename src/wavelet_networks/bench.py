@@ -39,6 +39,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from wavelet_networks._machine import cpu_name
+
 __all__ = [
     "LayerCase",
     "build_m11",
@@ -371,14 +373,7 @@ def _environ() -> dict:
 
 def machine_description(device: torch.device) -> dict:
     """CPU model, cores, threads, torch version; the GPU's name on CUDA."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import os
 
     info = {

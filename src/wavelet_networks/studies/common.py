@@ -22,6 +22,8 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 
+from wavelet_networks._machine import cpu_name
+
 __all__ = [
     "EpochProgress",
     "data_module_from_checkpoint",
@@ -207,14 +209,7 @@ def iter_split(dm, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, OS, Python and library versions, for the record."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import wavelet_networks
 
     info = {
