@@ -374,11 +374,3 @@ class AudioClipDataModule(WaveformDataModule):
             self.datasets[split], self.batch_size, shuffle, self.num_workers, self.seed
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -177,11 +177,3 @@ class ACSF1DataModule(WaveformDataModule):
             self._splits[split], self.batch_size, shuffle, self.num_workers, torch.initial_seed()
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

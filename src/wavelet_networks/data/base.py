@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import lightning as L
+from torch.utils.data import DataLoader
 
 __all__ = ["DATASETS", "WaveformDataModule", "register_dataset"]
 
@@ -38,8 +39,9 @@ def register_dataset(name: str):
 class WaveformDataModule(L.LightningDataModule):
     """Base class of the project's data modules.
 
-    Subclasses set the class attributes and implement the Lightning hooks
-    (``setup``, ``train_dataloader``, ``val_dataloader``, ``test_dataloader``).
+    Subclasses set the class attributes and implement ``setup`` and
+    ``_loader(split, shuffle)``, from which the base class derives Lightning's
+    ``train_dataloader``, ``val_dataloader`` and ``test_dataloader``.
 
     Attributes:
         name: registry name (set by :func:`register_dataset`).
@@ -74,3 +76,16 @@ class WaveformDataModule(L.LightningDataModule):
     def input_length(self) -> int:
         """Number of samples per training example."""
         raise NotImplementedError
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """The loader of ``split`` ("train", "val" or "test"); subclasses implement it."""
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -404,11 +404,3 @@ class CWRUDataModule(WaveformDataModule):
             self.datasets[split], self.batch_size, shuffle, self.num_workers, self.seed
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
