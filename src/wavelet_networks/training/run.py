@@ -16,9 +16,7 @@ A run directory (``<run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>/``) hold
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -66,29 +64,14 @@ def read_epoch_metrics(path: str | Path) -> dict[str, list[tuple[int, float]]]:
 
     ``path`` is a ``metrics.csv`` file or a folder; in a folder the parts left by
     resumed runs (``metrics-part000.csv``, ...) are read first, then ``metrics.csv``.
+    Reads with :func:`wavelet_networks.plots.read_metrics`; no log yet gives ``{}``.
     """
-    path = Path(path)
-    files = (
-        [*sorted(path.glob("metrics-part*.csv")), path / "metrics.csv"]
-        if path.is_dir()
-        else [path]
-    )
-    series: dict[str, dict[int, float]] = {}
-    for file in files:
-        if not file.is_file():
-            continue
-        with file.open(newline="") as f:
-            for row in csv.DictReader(f):
-                epoch = row.get("epoch", "")
-                if epoch in ("", None):
-                    continue
-                for key, value in row.items():
-                    if key in ("epoch", "step") or value in ("", None):
-                        continue
-                    v = float(value)
-                    if math.isfinite(v):
-                        series.setdefault(key, {})[int(float(epoch))] = v
-    return {k: sorted(v.items()) for k, v in series.items()}
+    from wavelet_networks.plots import read_metrics
+
+    try:
+        return read_metrics(path)
+    except FileNotFoundError:
+        return {}
 
 
 def plot_learning_curve(metrics: str | Path, png: str | Path, title: str = "") -> Path:
