@@ -22,6 +22,7 @@ from wavelet_networks.functional.conv import (
     lifting_conv1d,
 )
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
+from wavelet_networks.functional.pooled import lifting_conv_max_pool1d
 from wavelet_networks.functional.pooling import (
     global_pool,
     scale_pool,
@@ -37,6 +38,7 @@ __all__ = [
     "group_conv1d",
     "kernel_extent",
     "lifting_conv1d",
+    "lifting_conv_max_pool1d",
     "scale_pool",
     "spline_kernel",
     "time_avg_pool",

@@ -26,6 +26,8 @@ against a brute-force reference.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -125,6 +127,57 @@ def _sampled(
     return out
 
 
+def _factorized_windows(
+    x: Tensor,
+    kernel_size: int,
+    base: int,
+    num_out: int,
+    order: int,
+    padding: str,
+    group_taps: int | None,
+) -> Iterator[tuple[Tensor, int]]:
+    """Per output scale, the smoothed input window and the dilation of the weights.
+
+    Output scale ``j`` is ``conv1d(z_j, weight, dilation=d_j)`` (``d_j = base**j``)
+    for the yielded ``(z_j, d_j)``: the cascade smoothing of the whole input,
+    then the window of it that the dilated ``K``-tap convolution reads.
+
+    Args:
+        x: ``(B, C, T)`` (lifting, ``group_taps=None``) or ``(B, C, S, T)`` (group).
+        kernel_size: time taps ``K``.
+        base: integer base.
+        num_out: number of output scales.
+        group_taps: ``M`` for a group convolution (output scale ``j`` reads
+            input scales ``j .. j+M-1``), ``None`` for a lifting convolution.
+
+    Yields:
+        ``(z_j, d_j)``: ``z_j`` is ``(B, C, T' + d_j (K - 1))`` (lifting) or
+        ``(B, C * M, T' + d_j (K - 1))`` (group), ``T'`` the output length.
+    """
+    k = kernel_size
+    time = x.shape[-1]
+    dilations = [base**j for j in range(num_out)]
+    extents = [kernel_extent(k, d, order) for d in dilations]
+    left = max(e[0] for e in extents)
+    right = max(e[1] for e in extents)
+    if padding == "same":
+        out_len, start_time = time, 0
+        x = F.pad(x, (left, right))
+    else:
+        out_len, start_time = time - left - right, left
+        left = 0
+    # a group convolution's level j holds input scales j.. (smoothed_levels drops one per level)
+    levels = smoothed_levels(x, base, order, num_out, drop=0 if group_taps is None else 1)
+    for d, level in zip(dilations, levels, strict=False):
+        # level index i holds time i - left + R (see smoothing.smoothed_levels)
+        first = start_time - d * (k // 2) + left - radius(d, order)
+        length = out_len + d * (k - 1)
+        if group_taps is None:
+            yield level[..., first : first + length], d
+        else:
+            yield _Window.apply(level, group_taps, first, length), d
+
+
 def _factorized(
     x: Tensor,
     weight: Tensor,
@@ -137,42 +190,14 @@ def _factorized(
 ) -> list[Tensor]:
     """ "factorized": cascade smoothing of the whole input, then one dilated conv per scale.
 
-    Args:
-        x: ``(B, C, T)`` (lifting, ``group_taps=None``) or ``(B, C, S, T)`` (group).
-        weight: ``(C_out, C_eff, K)``, ``C_eff = C`` or ``C * M``.
-        base: integer base; output scale ``j`` has dilation ``base**j``.
-        num_out: number of output scales.
-        group_taps: ``M`` for a group convolution (output scale ``j`` reads
-            input scales ``j .. j+M-1``), ``None`` for a lifting convolution.
+    Args: as :func:`_factorized_windows`; ``weight`` is ``(C_out, C_eff, K)``,
+    ``C_eff = C`` or ``C * M``.
 
     Returns:
         one ``(B, C_out, T')`` tensor per output scale.
     """
-    k = weight.shape[-1]
-    time = x.shape[-1]
-    dilations = [base**j for j in range(num_out)]
-    extents = [kernel_extent(k, d, order) for d in dilations]
-    left = max(e[0] for e in extents)
-    right = max(e[1] for e in extents)
-    if padding == "same":
-        out_len, start_time = time, 0
-        x = F.pad(x, (left, right))
-    else:
-        out_len, start_time = time - left - right, left
-        left = 0
-    outputs = []
-    # a group convolution's level j holds input scales j.. (smoothed_levels drops one per level)
-    levels = smoothed_levels(x, base, order, num_out, drop=0 if group_taps is None else 1)
-    for d, level in zip(dilations, levels, strict=False):
-        # level index i holds time i - left + R (see smoothing.smoothed_levels)
-        first = start_time - d * (k // 2) + left - radius(d, order)
-        length = out_len + d * (k - 1)
-        if group_taps is None:
-            z = level[..., first : first + length]
-        else:
-            z = _Window.apply(level, group_taps, first, length)
-        outputs.append(F.conv1d(z, weight, stride=stride, dilation=d))
-    return outputs
+    windows = _factorized_windows(x, weight.shape[-1], base, num_out, order, padding, group_taps)
+    return [F.conv1d(z, weight, stride=stride, dilation=d) for z, d in windows]
 
 
 class _Window(torch.autograd.Function):

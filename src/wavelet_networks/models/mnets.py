@@ -189,8 +189,7 @@ def _lifting_stem(
 ) -> list[nn.Module]:
     """L(S, K, C) at stride 1, P(4), BN, ReLU, P(4): replaces conv(80/4) BN ReLU P(4)."""
     return [
-        wnn.LiftingConv1d(in_channels, c, kernel_size, num_scales),
-        wnn.TimeMaxPool(4),
+        wnn.LiftingConvMaxPool1d(in_channels, c, kernel_size, num_scales, pool_size=4),
         wnn.GroupBatchNorm(c, eps=EPS),
         nn.ReLU(),
         *_drop(dropout),

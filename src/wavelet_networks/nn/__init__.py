@@ -1,6 +1,6 @@
 """Equivariant layers for functions on the scale-translation group (``torch.nn`` style)."""
 
-from wavelet_networks.nn.conv import GroupConv1d, LiftingConv1d
+from wavelet_networks.nn.conv import GroupConv1d, LiftingConv1d, LiftingConvMaxPool1d
 from wavelet_networks.nn.norm import ChannelDropout, GroupBatchNorm
 from wavelet_networks.nn.pooling import (
     GlobalPool,
@@ -16,6 +16,7 @@ __all__ = [
     "GroupBatchNorm",
     "GroupConv1d",
     "LiftingConv1d",
+    "LiftingConvMaxPool1d",
     "ScaleMaxPool",
     "ScaleMeanPool",
     "TimeAvgPool",

@@ -1,0 +1,301 @@
+r"""A lifting convolution fused with the max pooling over time that follows it.
+
+The paper's networks lift at stride 1 and then max-pool over time
+(``L(9, 79, C)`` then ``P(4)`` in W-M3 .. W-M34-res). Unfused, the stride-1
+output is the largest tensor of the network (W-M11, batch 8: 1.3 GB) and the
+one-input-channel dilated convolution that makes it runs far below the
+machine's matrix-multiply speed. This module computes
+
+.. math:: p(t, s_j) = \max_{0 \le a < P}\ (f \star \psi)(P t + a, s_j)
+
+scale by scale and signal by signal as dense matrix products, pooling each
+product right away, so the stride-1 output never exists in full.
+
+The product: after the cascade smoothing (see
+:mod:`~wavelet_networks.functional.smoothing`), scale ``j`` is a ``K``-tap
+correlation with dilation ``d = base**j``: ``y[t] = sum_k w_k z[t + d k]``.
+Splitting time into its ``d`` phases (``t = d u + phase``) makes every phase an
+undilated correlation, and blocks of ``R`` consecutive ``u`` are one row of a
+Toeplitz product
+
+.. math:: Y[(\text{phase}, q), (r, c)] = \sum_{i, m} X[(\text{phase}, q), (i, m)]\,
+    T[(i, m), (r, c)],\quad X = z_i[d (R q + m) + \text{phase}],\quad
+    T = w_{c, i, m - r}
+
+(``m < R + K - 1``; ``T`` is zero outside ``0 <= m - r < K``). The rows of
+``X`` overlap by ``K - 1`` samples, so building it copies the input only
+``(R + K - 1) / R`` times instead of the ``K`` times of an im2col, and the
+product does ``(R + K - 1) / K`` times the useful arithmetic; ``R = 16`` was
+the fastest on the machines measured (``benchmarks/bench_layers.py``).
+
+The backward pass scatters the pooled gradient to the positions of the maxima
+(saved as one byte each) and forms the weight gradient as ``X^T dY``, summed
+along the Toeplitz diagonals once at the end.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wavelet_networks._validation import check_choice, check_positive_int, check_signal
+from wavelet_networks.functional.conv import PADDINGS, _factorized_windows, lifting_conv1d
+from wavelet_networks.functional.pooling import time_max_pool
+from wavelet_networks.grid import ScaleGrid
+from wavelet_networks.splines import check_order
+
+__all__ = ["lifting_conv_max_pool1d"]
+
+BLOCK = 16  # R: outputs per Toeplitz row
+ROWS = 512  # rows of X per product: the product Y stays in cache for the pooling
+
+
+def lifting_conv_max_pool1d(
+    x: Tensor,
+    weight: Tensor,
+    scales: ScaleGrid,
+    pool_size: int,
+    spline_order: int = 2,
+    bias: Tensor | None = None,
+    padding: str = "same",
+) -> Tensor:
+    r"""Lifting convolution followed by max pooling over time, fused.
+
+    Equal to ``time_max_pool(lifting_conv1d(x, weight, scales, spline_order,
+    bias, padding=padding), pool_size)`` (values and gradients, up to float
+    rounding), without materialising the stride-1 lifting output:
+
+    .. math:: p_c(t, s_j) = \max_{0 \le a < P} \sum_{c'} \sum_\tau f_{c'}(\tau)\,
+        \psi^{c c'}_{s_j}(\tau - P t - a)
+
+    The fused path needs an integer base whose scales and ``pool_size`` divide
+    one another (dyadic scales with a pool of 2, 4, 8 or 16), a kernel of more
+    than one tap, and an input that does not require a gradient (the first
+    layer of a network); otherwise, and on the meta device (where the model
+    cards count the nominal multiply-accumulates), this computes the two
+    operations one after the other.
+
+    Args:
+        x: signal ``(batch, in_channels, time)``.
+        weight: spline coefficients ``(out_channels, in_channels, kernel_size)``.
+        scales: the scale grid.
+        pool_size: ``P``, the max-pool window and stride over time.
+        spline_order: B-spline degree ``n``.
+        bias: optional ``(out_channels,)`` (added after the max; they commute).
+        padding: "same" or "valid", as in :func:`lifting_conv1d`.
+
+    Returns:
+        ``(batch, out_channels, num_scales, time' // pool_size)``, ``time'`` the
+        lifting output length.
+    """
+    check_signal(x)
+    check_positive_int(pool_size, "pool_size")
+    check_order(spline_order)
+    check_choice(padding, "padding", PADDINGS)
+    if weight.dim() != 3:
+        raise ValueError(
+            "weight must have 3 dimensions (out_channels, in_channels, kernel_size), got "
+            f"shape {tuple(weight.shape)}"
+        )
+    check_signal(x, weight.shape[1])
+    grid = list(scales)
+    fusable = (
+        scales.is_integer
+        and weight.shape[-1] > 1
+        and not x.requires_grad
+        and x.device.type != "meta"
+        and all(_fits(round(s), pool_size) for s in grid)
+    )
+    if not fusable or pool_size == 1:
+        y = lifting_conv1d(x, weight, scales, spline_order, bias, padding=padding)
+        return time_max_pool(y, pool_size) if pool_size > 1 else y
+    base = round(grid[1] / grid[0]) if len(grid) > 1 else 2
+    out = _LiftingMaxPool.apply(x, weight, base, len(grid), spline_order, padding, pool_size)
+    return out if bias is None else out + bias[:, None, None]
+
+
+# --------------------------------------------------------------------------- the product
+def _phases(z: Tensor, d: int, q: int, taps: int) -> Tensor:
+    """``(B, C, L) -> (B, C, d, U)``: phase ``p`` holds ``z[d u + p]``, zero-padded to ``U``.
+
+    ``U = q * BLOCK + taps - 1`` samples per phase cover ``q`` blocks of outputs.
+    Phase-major, the rows of ``X`` are contiguous windows.
+    """
+    b, c, length = z.shape
+    need = d * (q * BLOCK + taps - 1)
+    z = F.pad(z, (0, need - length)) if need > length else z[..., :need]
+    return z.reshape(b, c, need // d, d).transpose(-1, -2).contiguous()
+
+
+def _rows(zp: Tensor, q0: int, nq: int, taps: int) -> Tensor:
+    """``X`` for blocks ``q0 .. q0 + nq`` of one signal's phases ``zp`` ``(C, d, U)``.
+
+    Returns ``(d * nq, C * (BLOCK + taps - 1))``, rows ordered (phase, q).
+    """
+    c, d, u = zp.shape
+    width = BLOCK + taps - 1
+    view = zp.as_strided((d, nq, c, width), (u, BLOCK, d * u, 1), zp.storage_offset() + q0 * BLOCK)
+    return view.reshape(d * nq, c * width)
+
+
+def _toeplitz(weight: Tensor) -> Tensor:
+    """``T``: ``(C_out, C_in, K) -> (C_in * (BLOCK + K - 1), BLOCK * C_out)``."""
+    c_out, c_in, k = weight.shape
+    t = weight.new_zeros(c_in, BLOCK + k - 1, BLOCK, c_out)
+    w = weight.permute(1, 2, 0)  # (C_in, K, C_out)
+    for r in range(BLOCK):
+        t[:, r : r + k, r, :] = w
+    return t.reshape(c_in * (BLOCK + k - 1), BLOCK * c_out)
+
+
+def _untoeplitz(t: Tensor, k: int) -> Tensor:
+    """Adjoint of :func:`_toeplitz`: sum the diagonals back into ``(C_out, C_in, K)``."""
+    rows, cols = t.shape
+    c_out = cols // BLOCK
+    c_in = rows // (BLOCK + k - 1)
+    t = t.view(c_in, BLOCK + k - 1, BLOCK, c_out)
+    w = t[:, 0:k, 0, :].clone()
+    for r in range(1, BLOCK):
+        w += t[:, r : r + k, r, :]
+    return w.permute(2, 0, 1)
+
+
+def _window(y: Tensor, d: int, nq: int, pool: int) -> list[Tensor]:
+    """The ``pool`` entries of every pooling window, as views of one product ``Y``.
+
+    ``y``: ``(d * nq, BLOCK * C)``, rows (phase, q), columns (r, c), time
+    ``t = d (BLOCK q + r) + phase``. Entry ``a`` holds the times ``P tau + a``,
+    laid out ``(d/P, nq, BLOCK, C)`` when ``P`` divides ``d`` (the window runs
+    over phases) and ``(nq, BLOCK d/P, C)`` otherwise (over ``r`` and phases).
+    """
+    c = y.shape[1] // BLOCK
+    if d % pool == 0:
+        v = y.view(d // pool, pool, nq, BLOCK, c)
+        return [v[:, a] for a in range(pool)]
+    v = y.view(d, nq, BLOCK * d // pool, pool // d, c)
+    return [v[a % d, :, :, a // d] for a in range(pool)]
+
+
+def _time_order(v: Tensor, d: int, pool: int) -> Tensor:
+    """A window-layout tensor (see :func:`_window`) as ``(C, times)`` in time order."""
+    if d % pool == 0:
+        return v.permute(3, 1, 2, 0).reshape(v.shape[-1], -1)
+    return v.permute(2, 0, 1).reshape(v.shape[-1], -1)
+
+
+def _window_layout(g: Tensor, d: int, nq: int, pool: int) -> Tensor:
+    """Inverse of :func:`_time_order`: ``(C, times)`` to the window layout."""
+    c = g.shape[0]
+    if d % pool == 0:
+        return g.view(c, nq, BLOCK, d // pool).permute(3, 1, 2, 0)
+    return g.view(c, nq, BLOCK * d // pool).permute(1, 2, 0)
+
+
+def _tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor | None]:
+    """Elementwise maximum of ``entries`` and the index of the first maximal entry.
+
+    Pairwise rounds of ``maximum`` and ``>`` (ties keep the earlier entry, as
+    ``max_pool1d``): several times faster on CPU than ``max(dim)`` with
+    indices over a strided window axis. The index is ``None`` for one entry.
+    """
+    if len(entries) == 1:
+        return entries[0], None
+    half = len(entries) // 2
+    (left, left_at), (right, right_at) = _tournament(entries[:half]), _tournament(entries[half:])
+    later = right > left
+    best = torch.maximum(left, right)
+    if left_at is None and right_at is None:
+        return best, later.view(torch.uint8) * half if half > 1 else later.view(torch.uint8)
+    zero = torch.zeros((), dtype=torch.uint8, device=best.device)
+    left_at = zero if left_at is None else left_at
+    right_at = zero if right_at is None else right_at
+    return best, torch.where(later, right_at + half, left_at)
+
+
+def _pool(y: Tensor, d: int, nq: int, pool: int) -> tuple[Tensor, Tensor]:
+    """Maxima ``(C, times)`` in time order and the offsets of the maxima (uint8, window layout)."""
+    best, offset = _tournament(_window(y, d, nq, pool))
+    assert offset is not None
+    return _time_order(best, d, pool), offset
+
+
+def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
+    """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``."""
+    c = grad.shape[0]
+    g = _window_layout(grad, d, nq, pool)
+    dy = grad.new_empty(d * nq, BLOCK * c)
+    a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
+    if d % pool == 0:  # window axis 1 of (d/P, P, nq, BLOCK, C)
+        hit = offset.unsqueeze(1) == a.view(1, pool, 1, 1, 1)
+        torch.mul(hit, g.unsqueeze(1), out=dy.view(d // pool, pool, nq, BLOCK, c))
+    else:  # entry a = d r'' + phase of (d, nq, BLOCK d/P, P/d, C)
+        a = a.view(pool // d, d).t().reshape(d, 1, 1, pool // d, 1)
+        hit = offset.unsqueeze(0).unsqueeze(3) == a
+        torch.mul(hit, g.unsqueeze(0).unsqueeze(3), out=dy.view(d, nq, -1, pool // d, c))
+    return dy
+
+
+def _fits(d: int, pool: int) -> bool:
+    """Whether a window of ``pool`` times maps onto the product layout at dilation ``d``."""
+    return d % pool == 0 or (pool % d == 0 and BLOCK % (pool // d) == 0)
+
+
+def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
+    """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``."""
+    step = d * BLOCK
+    q = -(-time // step)
+    nq = max(1, ROWS // d)
+    return q, nq, time // pool
+
+
+class _LiftingMaxPool(torch.autograd.Function):
+    """Fused lifting + max pool; see :func:`lifting_conv_max_pool1d` (gradient for the weight only)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, base, num_scales, order, padding, pool):  # type: ignore[override]
+        batch = x.shape[0]
+        c_out, _, k = weight.shape
+        t = _toeplitz(weight)
+        out, offsets = None, []
+        windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
+        for j, (z, d) in enumerate(windows):
+            q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+            if out is None:
+                out = x.new_empty(batch, c_out, num_scales, n)
+            zp = _phases(z, d, q, k)
+            level = []
+            for b in range(batch):
+                for q0 in range(0, q, nq):
+                    m = min(nq, q - q0)
+                    vals, offset = _pool(_rows(zp[b], q0, m, k) @ t, d, m, pool)
+                    tau = q0 * BLOCK * d // pool
+                    if tau < n:
+                        out[b, :, j, tau : tau + vals.shape[1]] = vals[:, : n - tau]
+                    level.append(offset)
+            offsets.append(level)
+        ctx.save_for_backward(x, weight)
+        ctx.meta = (base, num_scales, order, padding, pool, offsets)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        base, num_scales, order, padding, pool, offsets = ctx.meta
+        k = weight.shape[-1]
+        dt = None
+        windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
+        for j, (z, d) in enumerate(windows):
+            q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+            zp = _phases(z, d, q, k)
+            chunk = iter(offsets[j])
+            for b in range(x.shape[0]):
+                g = F.pad(grad[b, :, j], (0, q * BLOCK * d // pool - n))
+                for q0 in range(0, q, nq):
+                    m = min(nq, q - q0)
+                    tau = q0 * BLOCK * d // pool
+                    dy = _unpool(g[:, tau : tau + m * BLOCK * d // pool], next(chunk), d, m, pool)
+                    rows = _rows(zp[b], q0, m, k)
+                    dt = rows.t() @ dy if dt is None else dt.addmm_(rows.t(), dy)
+        assert dt is not None
+        return None, _untoeplitz(dt, k), None, None, None, None, None

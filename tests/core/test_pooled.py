@@ -1,0 +1,147 @@
+"""The fused lifting + max pool against the two operations one after the other."""
+
+import pytest
+import torch
+from torch import nn
+
+import wavelet_networks as wn
+from wavelet_networks import functional as WF
+from wavelet_networks.functional import pooled
+
+
+def reference(x, weight, grid, pool, bias=None, padding="same"):
+    y = WF.lifting_conv1d(x, weight, grid, bias=bias, padding=padding, method="direct")
+    return WF.time_max_pool(y, pool)
+
+
+def outputs_and_weight_grads(fn, x, weight, bias, seed=0):
+    w = weight.clone().requires_grad_(True)
+    b = None if bias is None else bias.clone().requires_grad_(True)
+    y = fn(x, w, b)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=y.dtype)
+    grads = torch.autograd.grad(y, [w] if b is None else [w, b], g)
+    return y, grads
+
+
+@pytest.mark.parametrize(
+    "batch, c_in, time, c_out, k, num_scales, pool, padding",
+    [
+        (2, 1, 1000, 5, 9, 5, 4, "same"),  # pool over r (d < P) and over phases (d >= P)
+        (2, 3, 777, 4, 7, 6, 4, "same"),  # several input channels, odd length
+        (1, 2, 500, 3, 5, 4, 2, "same"),
+        (2, 1, 1200, 4, 9, 4, 8, "same"),
+        (1, 1, 1300, 3, 6, 5, 16, "same"),  # even kernel, pool = BLOCK
+        (2, 1, 37, 3, 5, 3, 4, "same"),  # shorter than one block
+        (2, 2, 900, 3, 5, 3, 4, "valid"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_equals_lifting_then_max_pool(
+    batch, c_in, time, c_out, k, num_scales, pool, padding, dtype
+):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, c_in, time, generator=gen, dtype=dtype)
+    weight = torch.randn(c_out, c_in, k, generator=gen, dtype=dtype)
+    bias = torch.randn(c_out, generator=gen, dtype=dtype)
+    grid = wn.ScaleGrid(num_scales)
+    got, got_grads = outputs_and_weight_grads(
+        lambda x, w, b: WF.lifting_conv_max_pool1d(x, w, grid, pool, bias=b, padding=padding),
+        x, weight, bias,
+    )  # fmt: skip
+    want, want_grads = outputs_and_weight_grads(
+        lambda x, w, b: reference(x, w, grid, pool, b, padding), x, weight, bias
+    )
+    tol = 1e-5 if dtype == torch.float32 else 1e-11
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol * want.abs().max().item())
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=tol, atol=tol * w.abs().max().item())
+
+
+def test_fused_path_really_runs(monkeypatch):
+    calls = []
+    original = pooled._LiftingMaxPool.apply
+    monkeypatch.setattr(pooled._LiftingMaxPool, "apply", lambda *a: calls.append(1) or original(*a))
+    WF.lifting_conv_max_pool1d(torch.randn(1, 1, 256), torch.randn(2, 1, 5), wn.ScaleGrid(3), 4)
+    assert calls == [1]
+
+
+def test_ties_send_the_gradient_to_the_first_maximum_like_max_pool():
+    # A constant signal makes every window of the interior a four-way tie.
+    x = torch.ones(1, 1, 512, dtype=torch.float64)
+    weight = torch.randn(3, 1, 5, dtype=torch.float64)
+    grid = wn.ScaleGrid(4)
+    got, (g1,) = outputs_and_weight_grads(
+        lambda x, w, b: WF.lifting_conv_max_pool1d(x, w, grid, 4), x, weight, None
+    )
+    want, (g2,) = outputs_and_weight_grads(
+        lambda x, w, b: reference(x, w, grid, 4), x, weight, None
+    )
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["input requires grad", "pool 3 on dyadic scales", "base 3", "one tap", "pool 1"],
+)
+def test_falls_back_to_the_two_operations(case):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 300, generator=gen, dtype=torch.float64)
+    weight = torch.randn(3, 1, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    grid, pool = wn.ScaleGrid(3), 4
+    if case == "input requires grad":
+        x.requires_grad_(True)
+    elif case == "pool 3 on dyadic scales":
+        pool = 3
+    elif case == "base 3":
+        grid = wn.ScaleGrid(3, base=3.0)
+    elif case == "one tap":
+        weight = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64, requires_grad=True)
+    else:
+        pool = 1
+    got = WF.lifting_conv_max_pool1d(x, weight, grid, pool)
+    want = reference(x, weight, grid, pool) if pool > 1 else WF.lifting_conv1d(x, weight, grid)
+    torch.testing.assert_close(got, want)
+    if x.requires_grad:
+        (gx,) = torch.autograd.grad(got.sum(), x)
+        (wx,) = torch.autograd.grad(want.sum(), x)
+        torch.testing.assert_close(gx, wx)
+
+
+def test_gradcheck_of_the_weight():
+    x = torch.randn(1, 2, 96, dtype=torch.float64)
+    w = torch.randn(2, 2, 5, dtype=torch.float64, requires_grad=True)
+    grid = wn.ScaleGrid(3)
+    assert torch.autograd.gradcheck(lambda w: WF.lifting_conv_max_pool1d(x, w, grid, 4), (w,))
+
+
+def test_module_equals_the_sequential_it_replaces():
+    torch.manual_seed(0)
+    fused = wn.nn.LiftingConvMaxPool1d(1, 4, 9, 5, pool_size=4, bias=True)
+    plain = nn.Sequential(wn.nn.LiftingConv1d(1, 4, 9, 5, bias=True), wn.nn.TimeMaxPool(4))
+    plain[0].load_state_dict(fused.conv.state_dict())
+    assert set(fused.state_dict()) == {"conv.weight", "conv.bias"}
+    x = torch.randn(2, 1, 1000)
+    torch.testing.assert_close(fused(x), plain(x))
+    fused(x).square().sum().backward()
+    plain(x).square().sum().backward()
+    torch.testing.assert_close(fused.conv.weight.grad, plain[0].weight.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pool_size": 0}, "pool_size"),
+        ({"weight": torch.randn(3, 5)}, "3 dimensions"),
+        ({"x": torch.randn(2, 300)}, "3 dimensions"),
+        ({"x": torch.randn(2, 2, 300)}, "channels"),
+        ({"padding": "full"}, "padding"),
+    ],
+)
+def test_bad_input_is_named(kwargs, message):
+    args = {"x": torch.randn(2, 1, 300), "weight": torch.randn(3, 1, 5), "pool_size": 4}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        WF.lifting_conv_max_pool1d(args["x"], args["weight"], wn.ScaleGrid(3), args["pool_size"],
+                                   padding=args.get("padding", "same"))  # fmt: skip
