@@ -77,7 +77,7 @@ def test_approximates_the_ideal_bandlimited_relu(oversample):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(7,), (2, 3, 50), (2, 3, 4, 50)])
+@pytest.mark.parametrize("shape", [(7,), (0, 10), (2, 3, 50), (2, 3, 4, 50)])
 def test_keeps_shape_dtype_and_device(dtype, shape):
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
