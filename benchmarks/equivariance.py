@@ -21,10 +21,10 @@ import wavelet_networks as wn
 from wavelet_networks.testing import bandlimited_noise, dilation_error, translation_error
 
 
-def stack(with_relu: bool = True) -> nn.Module:
+def stack(with_relu: bool = True, antialiased: bool = False) -> nn.Module:
     layers = [wn.nn.LiftingConv1d(1, 8, 9, 7)]
     if with_relu:
-        layers.append(nn.ReLU())
+        layers.append(wn.nn.AntiAliasedReLU() if antialiased else nn.ReLU())
     layers.append(wn.nn.GroupConv1d(8, 8, 3, 3))
     return nn.Sequential(*layers)
 
@@ -47,6 +47,7 @@ def measure(seeds: int) -> dict:
             (2, 3, 6, 1024),
         ),
         "time max pool, stride 1": (lambda: wn.nn.TimeMaxPool(5, 1, 2), (2, 3, 4, 512)),
+        "anti-aliased ReLU, oversample 2": (lambda: wn.nn.AntiAliasedReLU(), (2, 3, 4, 512)),
         "4-layer stack with BN + ReLU": (four_layer_stack, (2, 1, 1024)),
     }
     results: dict = {"translation": {}, "dilation": {}}
@@ -59,6 +60,7 @@ def measure(seeds: int) -> dict:
     dilation = {
         "lifting L(7 scales, 9 taps)": lambda: wn.nn.LiftingConv1d(1, 8, 9, 7),
         "lifting + ReLU + G(3 scales, 3 taps)": lambda: stack(True),
+        "lifting + AntiAliasedReLU + G(3 scales, 3 taps)": lambda: stack(True, antialiased=True),
         "lifting + G(3 scales, 3 taps), no ReLU": lambda: stack(False),
     }
     for name, make in dilation.items():

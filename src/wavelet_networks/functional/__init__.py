@@ -1,4 +1,4 @@
-r"""Functional scale-translation convolutions, pooling and regularisation.
+r"""Functional scale-translation convolutions, pooling, anti-aliased nonlinearities.
 
 Conventions (see ``DESIGN.md``): time series are ``(batch, channels, time)``,
 functions on the scale-translation group are ``(batch, channels, scales, time)``;
@@ -22,7 +22,11 @@ from wavelet_networks.functional.conv import (
     lifting_conv1d,
 )
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
+<<<<<<< HEAD
 from wavelet_networks.functional.pooled import lifting_conv_max_pool1d
+=======
+from wavelet_networks.functional.nonlinear import antialiased_activation, antialiased_relu
+>>>>>>> antialias
 from wavelet_networks.functional.pooling import (
     global_pool,
     scale_pool,
@@ -34,6 +38,8 @@ __all__ = [
     "METHODS",
     "PADDINGS",
     "SCALE_BOUNDARIES",
+    "antialiased_activation",
+    "antialiased_relu",
     "global_pool",
     "group_conv1d",
     "kernel_extent",

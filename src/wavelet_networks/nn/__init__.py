@@ -1,6 +1,7 @@
 """Equivariant layers for functions on the scale-translation group (``torch.nn`` style)."""
 
 from wavelet_networks.nn.conv import GroupConv1d, LiftingConv1d, LiftingConvMaxPool1d
+from wavelet_networks.nn.nonlinear import AntiAliased, AntiAliasedReLU
 from wavelet_networks.nn.norm import ChannelDropout, GroupBatchNorm
 from wavelet_networks.nn.pooling import (
     GlobalPool,
@@ -11,6 +12,8 @@ from wavelet_networks.nn.pooling import (
 )
 
 __all__ = [
+    "AntiAliased",
+    "AntiAliasedReLU",
     "ChannelDropout",
     "GlobalPool",
     "GroupBatchNorm",
