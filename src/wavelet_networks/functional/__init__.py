@@ -22,11 +22,8 @@ from wavelet_networks.functional.conv import (
     lifting_conv1d,
 )
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
-<<<<<<< HEAD
-from wavelet_networks.functional.pooled import lifting_conv_max_pool1d
-=======
 from wavelet_networks.functional.nonlinear import antialiased_activation, antialiased_relu
->>>>>>> antialias
+from wavelet_networks.functional.pooled import lifting_conv_max_pool1d
 from wavelet_networks.functional.pooling import (
     global_pool,
     scale_pool,
