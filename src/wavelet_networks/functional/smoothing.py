@@ -30,7 +30,7 @@ from torch import Tensor
 
 from wavelet_networks.splines import sampled_bspline
 
-__all__ = ["cascade_filter", "scale_relation", "smoothed_levels"]
+__all__ = ["cascade_filter", "cascade_steps", "scale_relation", "smoothed_levels"]
 
 
 def scale_relation(base: int, order: int) -> tuple[list[float], float]:
@@ -102,6 +102,26 @@ def _smooth(x: Tensor, taps: list[float], dilation: int) -> Tensor:
     return _Smooth.apply(x, taps, dilation)
 
 
+def cascade_steps(base: int, order: int, levels: int) -> list[tuple[bool, list[float], int]]:
+    """How :func:`smoothed_levels` makes each level: ``(from_input, taps, dilation)``.
+
+    Level ``j`` is the valid correlation of its source with ``taps`` dilated by
+    ``dilation``; the source is the input (``from_input``) or level ``j - 1``.
+    Empty ``taps`` mean the level is its source (order 0 at scale 1).
+    """
+    g, _ = scale_relation(base, order)
+    steps = []
+    scale = 1
+    for j in range(levels):
+        if j == 0 or (j == 1 and _needs_direct_start(base, order)):
+            h = sampled_bspline(scale, order, dtype=torch.float64).tolist()
+            steps.append((True, h if len(h) > 1 else [], 1))
+        else:
+            steps.append((False, g, scale // base))
+        scale *= base
+    return steps
+
+
 def smoothed_levels(
     x: Tensor, base: int, order: int, levels: int, drop: int = 0
 ) -> Iterator[Tensor]:
@@ -121,18 +141,14 @@ def smoothed_levels(
         level ``j``: ``(..., L - 2 R_j)`` with ``R_j = radius(b**j, n)``; entry
         ``i`` is the smoothed value at input index ``i + R_j`` ("valid").
     """
-    g, _ = scale_relation(base, order)
     current = x
-    scale = 1
-    for j in range(levels):
-        if j == 0 or (j == 1 and _needs_direct_start(base, order)):
-            raw = x[..., j * drop :, :] if drop else x
-            h = sampled_bspline(scale, order, dtype=torch.float64).tolist()
-            current = _smooth(raw, h, 1) if len(h) > 1 else raw
+    for j, (from_input, taps, dilation) in enumerate(cascade_steps(base, order, levels)):
+        if from_input:
+            source = x[..., j * drop :, :] if drop else x
         else:
-            current = _smooth(current[..., drop:, :] if drop else current, g, scale // base)
+            source = current[..., drop:, :] if drop else current
+        current = _smooth(source, taps, dilation) if taps else source
         yield current
-        scale *= base
 
 
 def cascade_filter(scale: int, base: int, order: int, dtype: torch.dtype = torch.float64) -> Tensor:
