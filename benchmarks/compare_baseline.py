@@ -23,20 +23,33 @@ from wavelet_networks import bench
 
 
 def _wm11_from(wn) -> torch.nn.Module:
-    # same architecture as bench.build_wm11, with the layers of package `wn`
-    model = bench.build_wm11()
-    for i, layer in enumerate(model):
-        name = type(layer).__name__
-        if name == "LiftingConv1d":
-            model[i] = wn.nn.LiftingConv1d(
-                1, layer.out_channels, layer.kernel_size, layer.num_scales
-            )
-        elif name == "GroupConv1d":
-            model[i] = wn.nn.GroupConv1d(
-                layer.in_channels, layer.out_channels, layer.kernel_size, layer.scale_kernel_size
-            )
-    model[-1].conv = wn.nn.GroupConv1d(model[-1].conv.in_channels, 10, 1, 1)
-    return model
+    """W-M11 as a plain Sequential of package ``wn``'s unfused layers (any version)."""
+    from torch import nn
+
+    c = 51
+    layers: list[nn.Module] = [
+        wn.nn.LiftingConv1d(1, c, 79, 9),
+        wn.nn.TimeMaxPool(4),
+        wn.nn.GroupBatchNorm(c),
+        nn.ReLU(),
+        wn.nn.TimeMaxPool(4),
+    ]
+    c_in = c
+    stages = [(c, 2), (2 * c, 2), (4 * c, 3), (8 * c, 2)]
+    for i, (c_out, n) in enumerate(stages):
+        for j in range(n):
+            layers += [wn.nn.GroupConv1d(c_in, c_out, 3, 3 if j == 0 else 1)]
+            layers += [wn.nn.GroupBatchNorm(c_out), nn.ReLU()]
+            c_in = c_out
+        if i < len(stages) - 1:
+            layers.append(wn.nn.TimeMaxPool(4))
+    layers += [_TimeMean(), wn.nn.GroupConv1d(c_in, 10, 1, 1), wn.nn.GlobalPool("max", "max")]
+    return nn.Sequential(*layers)
+
+
+class _TimeMean(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=-1, keepdim=True)
 
 
 def _compare_layers(base, args) -> int:
@@ -51,7 +64,16 @@ def _compare_layers(base, args) -> int:
         x = torch.randn(case.shape, requires_grad=case.kind == "group")
         layers = {}
         for label, pkg in (("baseline", base), ("current", wn)):
-            if case.kind == "lifting":
+            if case.kind == "lifting+pool":  # the baseline has no fused layer
+                layers[label] = torch.nn.Sequential(
+                    pkg.nn.LiftingConv1d(
+                        case.in_channels, case.out_channels, case.kernel_size, case.num_scales
+                    ),
+                    pkg.nn.TimeMaxPool(4),
+                )
+                if hasattr(pkg.nn, "LiftingConvMaxPool1d"):
+                    layers[label] = case.build()
+            elif case.kind == "lifting":
                 layers[label] = pkg.nn.LiftingConv1d(
                     case.in_channels, case.out_channels, case.kernel_size, case.num_scales
                 )

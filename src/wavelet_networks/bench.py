@@ -53,74 +53,24 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- models
-class _TimeMean(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.mean(dim=-1, keepdim=True)
-
-
-class _WaveletHead(nn.Module):
-    """Mean over time, a pointwise group conv to classes, max over scales."""
-
-    def __init__(self, channels: int, classes: int) -> None:
-        super().__init__()
-        from wavelet_networks.nn import GroupConv1d
-
-        self.conv = GroupConv1d(channels, classes, 1, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x.mean(dim=-1, keepdim=True))
-        return x.amax(dim=(2, 3))
-
-
 def build_m11(num_classes: int = 10) -> nn.Module:
-    """M11 of Dai et al. (2016), as in ``architectures.md`` (1,784,192 parameters)."""
-    layers: list[nn.Module] = [
-        nn.Conv1d(1, 64, 80, stride=4, bias=False),
-        nn.BatchNorm1d(64),
-        nn.ReLU(),
-        nn.MaxPool1d(4),
-    ]
-    c_in = 64
-    stages = [(64, 2), (128, 2), (256, 3), (512, 2)]
-    for i, (c, n) in enumerate(stages):
-        for _ in range(n):
-            layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm1d(c), nn.ReLU()]
-            c_in = c
-        if i < len(stages) - 1:
-            layers.append(nn.MaxPool1d(4))
-    layers += [_TimeMean(), nn.Conv1d(c_in, num_classes, 1, bias=False), nn.Flatten()]
-    return nn.Sequential(*layers)
+    """M11 of Dai et al. (2016) from the model zoo (1,784,192 parameters)."""
+    from wavelet_networks.models import build
+
+    return build("m11", num_classes=num_classes)
 
 
-def build_wm11(num_classes: int = 10, channels: int = 51, num_scales: int = 9) -> nn.Module:
-    """W-M11 as in ``architectures.md`` (1,806,369 parameters with the defaults).
+def build_wm11(num_classes: int = 10) -> nn.Module:
+    """W-M11 from the model zoo (1,806,369 parameters): the network users train.
 
-    ``L(9, 79, 51)``, P(4), BN, ReLU, P(4); stages 51,51 | 102,102 | 204 x3 |
-    408 x2 whose first layer is ``G(3, 3, .)`` (crop) and the others
+    ``L(9, 79, 51)`` + P(4) (fused), BN, ReLU, P(4); stages 51,51 | 102,102 |
+    204 x3 | 408 x2 whose first layer is ``G(3, 3, .)`` (crop) and the others
     ``G(1, 3, .)``; P(4) between stages; head: time mean, ``G(1, 1, classes)``,
     max over scales.
     """
-    import wavelet_networks as wn
+    from wavelet_networks.models import build
 
-    c = channels
-    layers: list[nn.Module] = [
-        wn.nn.LiftingConv1d(1, c, 79, num_scales),
-        wn.nn.TimeMaxPool(4),
-        wn.nn.GroupBatchNorm(c),
-        nn.ReLU(),
-        wn.nn.TimeMaxPool(4),
-    ]
-    c_in = c
-    stages = [(c, 2), (2 * c, 2), (4 * c, 3), (8 * c, 2)]
-    for i, (c_out, n) in enumerate(stages):
-        for j in range(n):
-            m = 3 if j == 0 else 1
-            layers += [wn.nn.GroupConv1d(c_in, c_out, 3, m), wn.nn.GroupBatchNorm(c_out), nn.ReLU()]
-            c_in = c_out
-        if i < len(stages) - 1:
-            layers.append(wn.nn.TimeMaxPool(4))
-    layers.append(_WaveletHead(c_in, num_classes))
-    return nn.Sequential(*layers)
+    return build("w-m11", num_classes=num_classes)
 
 
 # --------------------------------------------------------------------------- layer cases
@@ -130,7 +80,8 @@ class LayerCase:
 
     Attributes:
         name: short label, e.g. ``"W-M11 L(9,79,51)"``.
-        kind: "lifting" or "group".
+        kind: "lifting", "lifting+pool" (fused with a max pool of 4, as in
+            W-M11) or "group".
         in_channels, out_channels, kernel_size: as in the layer.
         scale_kernel_size: ``M`` (group layers; 1 for lifting).
         shape: input shape, ``(B, C, T)`` or ``(B, C, S, T)``.
@@ -149,6 +100,10 @@ class LayerCase:
     def build(self) -> nn.Module:
         import wavelet_networks as wn
 
+        if self.kind == "lifting+pool":
+            return wn.nn.LiftingConvMaxPool1d(
+                self.in_channels, self.out_channels, self.kernel_size, self.num_scales, 4
+            )
         if self.kind == "lifting":
             return wn.nn.LiftingConv1d(
                 self.in_channels, self.out_channels, self.kernel_size, self.num_scales
@@ -158,8 +113,13 @@ class LayerCase:
         )
 
     def macs(self) -> int:
-        """Nominal multiply-accumulates of one forward pass (factorised form, "same" padding)."""
-        if self.kind == "lifting":
+        """Nominal multiply-accumulates of one forward pass (factorised form, "same" padding).
+
+        The fused lifting + pool counts the lifting's multiply-accumulates, as
+        the unfused layer: the pool is free and the Toeplitz products' extra
+        arithmetic is overhead, not work.
+        """
+        if self.kind.startswith("lifting"):
             b, c, t = self.shape
             scales = self.num_scales
         else:
@@ -173,11 +133,13 @@ def layer_cases(quick: bool = False) -> list[LayerCase]:
     if quick:
         return [
             LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (1, 1, 4096), 9),
+            LayerCase("W-M11 L(9,79,51)+P(4)", "lifting+pool", 1, 51, 79, 1, (1, 1, 4096), 9),
             LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (1, 51, 9, 512)),
             LayerCase("W-SampleCNN L(9,3,90)", "lifting", 1, 90, 3, 1, (1, 1, 2187), 9),
         ]
     return [
         LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (8, 1, 88200), 9),
+        LayerCase("W-M11 L(9,79,51)+P(4)", "lifting+pool", 1, 51, 79, 1, (8, 1, 88200), 9),
         LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (8, 51, 9, 5512)),
         LayerCase("W-M11 G(1,3,51)", "group", 51, 51, 3, 1, (8, 51, 7, 5512)),
         LayerCase("W-M11 G(3,3,102)", "group", 51, 102, 3, 3, (8, 51, 7, 1378)),

@@ -87,7 +87,7 @@ class MNet(ZooModel):
         layers: list[nn.Module] = [
             nn.Conv1d(in_channels, channels, 80, stride=4, padding=40, bias=False),
             nn.BatchNorm1d(channels, eps=EPS),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             *_drop(dropout),
             nn.MaxPool1d(4),
         ]
@@ -96,7 +96,7 @@ class MNet(ZooModel):
             for mult in stage:
                 c = channels * mult
                 layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=False)]
-                layers += [nn.BatchNorm1d(c, eps=EPS), nn.ReLU(), *_drop(dropout)]
+                layers += [nn.BatchNorm1d(c, eps=EPS), nn.ReLU(inplace=True), *_drop(dropout)]
                 c_in = c
             if pool_last or i < len(plan) - 1:
                 layers.append(nn.MaxPool1d(4))
@@ -161,7 +161,7 @@ class ResMNet(ZooModel):
         layers: list[nn.Module] = [
             nn.Conv1d(in_channels, channels, 80, stride=4, padding=40, bias=False),
             nn.BatchNorm1d(channels, eps=EPS),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             *_drop(dropout),
             nn.MaxPool1d(4),
         ]
@@ -191,7 +191,7 @@ def _lifting_stem(
     return [
         wnn.LiftingConvMaxPool1d(in_channels, c, kernel_size, num_scales, pool_size=4),
         wnn.GroupBatchNorm(c, eps=EPS),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         *_drop(dropout),
         wnn.TimeMaxPool(4),
     ]
@@ -249,7 +249,7 @@ class WMNet(ZooModel):
                 c = channels * mult
                 m = scale_kernel_size if j == 0 else 1
                 layers += [wnn.GroupConv1d(c_in, c, 3, scale_kernel_size=m)]
-                layers += [wnn.GroupBatchNorm(c, eps=EPS), nn.ReLU(), *_drop(dropout)]
+                layers += [wnn.GroupBatchNorm(c, eps=EPS), nn.ReLU(inplace=True), *_drop(dropout)]
                 c_in = c
             if pool_last or i < len(plan) - 1:
                 layers.append(wnn.TimeMaxPool(4))

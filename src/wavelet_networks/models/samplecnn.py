@@ -74,12 +74,12 @@ class SampleCNN(ZooModel):
         layers: list[nn.Module] = [
             nn.Conv1d(in_channels, channels, 3, stride=3, bias=bias),
             nn.BatchNorm1d(channels),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         ]
         c_in = channels
         for i, mult in enumerate(WIDTHS):
             c = channels * mult
-            layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=bias), nn.BatchNorm1d(c), nn.ReLU()]
+            layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=bias), nn.BatchNorm1d(c), nn.ReLU(inplace=True)]
             if i < len(WIDTHS) - 1:
                 layers.append(nn.MaxPool1d(3))
             if i in (DROPOUT_AFTER, len(WIDTHS) - 1):
@@ -137,14 +137,14 @@ class WSampleCNN(ZooModel):
             wnn.LiftingConv1d(in_channels, channels, 3, num_scales),
             wnn.TimeMaxPool(3),
             wnn.GroupBatchNorm(channels),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         ]
         c_in = channels
         for i, mult in enumerate(WIDTHS):
             c = channels * mult
             m = scale_kernel_size if i in CROP_LAYERS else 1
             layers += [wnn.GroupConv1d(c_in, c, 3, scale_kernel_size=m)]
-            layers += [wnn.GroupBatchNorm(c), nn.ReLU()]
+            layers += [wnn.GroupBatchNorm(c), nn.ReLU(inplace=True)]
             if i < len(WIDTHS) - 1:
                 layers.append(wnn.TimeMaxPool(3))
             if i == DROPOUT_AFTER:
