@@ -285,7 +285,7 @@ def bench_models(device: torch.device, repeats: int, batch: int, length: int) ->
 
 
 _MEMORY_SCRIPT = """
-import resource, sys, torch
+import os, resource, sys, torch
 from wavelet_networks.bench import build_wm11, _training_step
 batch, length, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.manual_seed(0)
@@ -293,25 +293,30 @@ model = build_wm11().to(device).train()
 x = torch.randn(batch, 1, length, device=device)
 y = torch.randint(0, 10, (batch,), device=device)
 step = _training_step(model, x, y)
-step()  # the first step allocates the optimiser state
-import os
 page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
 before = int(open("/proc/self/statm").read().split()[1]) * page_kib  # resident now, KiB
 if device.startswith("cuda"):
     torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+step()
 step()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else (after - before) * 1024
+if device.startswith("cuda"):
+    peak = torch.cuda.max_memory_allocated() - base
+else:
+    peak = (after - before) * 1024
 print(peak)
 """
 
 
 def peak_memory(device: torch.device, batch: int, length: int) -> dict:
-    """Peak memory (bytes) of one W-M11 training step, measured in a fresh subprocess.
+    """Peak memory (bytes) of W-M11 training steps, measured in a fresh subprocess.
 
-    CPU: high-water mark of the resident set (``ru_maxrss``) after a second step
-    minus the resident set before it (model, batch and optimiser state exist; a
-    lower bound if the process peaked higher before); CUDA: ``max_memory_allocated``.
+    The growth over what model and batch hold, during two steps (the first
+    also allocates the optimiser state, 2 floats per parameter, 14 MB). CPU:
+    high-water mark of the resident set (``ru_maxrss``) minus the resident set
+    before the first step; CUDA: ``max_memory_allocated`` minus what was
+    allocated before it.
     """
     src = str(Path(__file__).resolve().parents[1])
     env_path = src + (":" + sys.path[0] if sys.path[0] else "")
