@@ -33,17 +33,21 @@ def outputs_and_weight_grads(fn, x, weight, bias, seed=0):
         (1, 1, 1300, 3, 6, 5, 16, "same"),  # even kernel, pool = BLOCK
         (2, 1, 37, 3, 5, 3, 4, "same"),  # shorter than one block
         (2, 2, 900, 3, 5, 3, 4, "valid"),
+        (2, 1, 700, 4, 3, 5, 3, "same"),  # W-SampleCNN: pool 3 on dyadic scales, time order
+        (1, 2, 650, 3, 7, 6, 5, "same"),
+        (1, 1, 2000, 3, 9, 4, 32, "same"),  # pool larger than BLOCK
     ],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("base", [2.0, 3.0])
 def test_fused_equals_lifting_then_max_pool(
-    batch, c_in, time, c_out, k, num_scales, pool, padding, dtype
+    batch, c_in, time, c_out, k, num_scales, pool, padding, dtype, base
 ):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(batch, c_in, time, generator=gen, dtype=dtype)
     weight = torch.randn(c_out, c_in, k, generator=gen, dtype=dtype)
     bias = torch.randn(c_out, generator=gen, dtype=dtype)
-    grid = wn.ScaleGrid(num_scales)
+    grid = wn.ScaleGrid(num_scales if base == 2 else min(num_scales, 4), base)
     got, got_grads = outputs_and_weight_grads(
         lambda x, w, b: WF.lifting_conv_max_pool1d(x, w, grid, pool, bias=b, padding=padding),
         x, weight, bias,
@@ -83,7 +87,7 @@ def test_ties_send_the_gradient_to_the_first_maximum_like_max_pool():
 
 @pytest.mark.parametrize(
     "case",
-    ["input requires grad", "pool 3 on dyadic scales", "base 3", "one tap", "pool 1"],
+    ["input requires grad", "base sqrt 2", "one tap", "pool 1", "pool 300"],
 )
 def test_falls_back_to_the_two_operations(case):
     gen = torch.Generator().manual_seed(0)
@@ -92,10 +96,10 @@ def test_falls_back_to_the_two_operations(case):
     grid, pool = wn.ScaleGrid(3), 4
     if case == "input requires grad":
         x.requires_grad_(True)
-    elif case == "pool 3 on dyadic scales":
-        pool = 3
-    elif case == "base 3":
-        grid = wn.ScaleGrid(3, base=3.0)
+    elif case == "pool 300":
+        pool = 300
+    elif case == "base sqrt 2":
+        grid = wn.ScaleGrid(3, base=2**0.5)
     elif case == "one tap":
         weight = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64, requires_grad=True)
     else:

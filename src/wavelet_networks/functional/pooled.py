@@ -36,6 +36,8 @@ along the Toeplitz diagonals once at the end.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -70,9 +72,8 @@ def lifting_conv_max_pool1d(
     .. math:: p_c(t, s_j) = \max_{0 \le a < P} \sum_{c'} \sum_\tau f_{c'}(\tau)\,
         \psi^{c c'}_{s_j}(\tau - P t - a)
 
-    The fused path needs an integer base whose scales and ``pool_size`` divide
-    one another (dyadic scales with a pool of 2, 4, 8 or 16), a kernel of more
-    than one tap, and an input that does not require a gradient (the first
+    The fused path needs an integer base, a kernel of more than one tap, a
+    pool of less than 256, and an input that does not require a gradient (the first
     layer of a network); otherwise, and on the meta device (where the model
     cards count the nominal multiply-accumulates), this computes the two
     operations one after the other.
@@ -106,7 +107,7 @@ def lifting_conv_max_pool1d(
         and weight.shape[-1] > 1
         and not x.requires_grad
         and x.device.type != "meta"
-        and all(_fits(round(s), pool_size) for s in grid)
+        and pool_size < 256  # window offsets are stored as uint8
     )
     if not fusable or pool_size == 1:
         y = lifting_conv1d(x, weight, scales, spline_order, bias, padding=padding)
@@ -162,35 +163,60 @@ def _untoeplitz(t: Tensor, k: int) -> Tensor:
     return w.permute(2, 0, 1)
 
 
+def _layout(d: int, pool: int) -> str:
+    """Where a pooling window of ``pool`` times lies in a product at dilation ``d``.
+
+    "phase": ``P`` divides ``d``, the window runs over phases; "block": ``d``
+    divides ``P`` and ``P / d`` divides ``BLOCK``, the window runs over ``r``
+    and phases; "time": otherwise (e.g. a pool of 3 on dyadic scales), the
+    product is first copied into time order.
+    """
+    if d % pool == 0:
+        return "phase"
+    if pool % d == 0 and BLOCK % (pool // d) == 0:
+        return "block"
+    return "time"
+
+
 def _window(y: Tensor, d: int, nq: int, pool: int) -> list[Tensor]:
-    """The ``pool`` entries of every pooling window, as views of one product ``Y``.
+    """The ``pool`` entries of every pooling window of one product ``Y``.
 
     ``y``: ``(d * nq, BLOCK * C)``, rows (phase, q), columns (r, c), time
     ``t = d (BLOCK q + r) + phase``. Entry ``a`` holds the times ``P tau + a``,
-    laid out ``(d/P, nq, BLOCK, C)`` when ``P`` divides ``d`` (the window runs
-    over phases) and ``(nq, BLOCK d/P, C)`` otherwise (over ``r`` and phases).
+    laid out ``(d/P, nq, BLOCK, C)`` ("phase"), ``(nq, BLOCK d/P, C)``
+    ("block", both views of ``y``) or ``(nq BLOCK d/P, C)`` ("time", a copy).
     """
     c = y.shape[1] // BLOCK
-    if d % pool == 0:
+    layout = _layout(d, pool)
+    if layout == "phase":
         v = y.view(d // pool, pool, nq, BLOCK, c)
         return [v[:, a] for a in range(pool)]
-    v = y.view(d, nq, BLOCK * d // pool, pool // d, c)
-    return [v[a % d, :, :, a // d] for a in range(pool)]
+    if layout == "block":
+        v = y.view(d, nq, BLOCK * d // pool, pool // d, c)
+        return [v[a % d, :, :, a // d] for a in range(pool)]
+    v = y.view(d, nq, BLOCK, c).permute(1, 2, 0, 3).reshape(-1, pool, c)
+    return [v[:, a] for a in range(pool)]
 
 
 def _time_order(v: Tensor, d: int, pool: int) -> Tensor:
     """A window-layout tensor (see :func:`_window`) as ``(C, times)`` in time order."""
-    if d % pool == 0:
+    layout = _layout(d, pool)
+    if layout == "phase":
         return v.permute(3, 1, 2, 0).reshape(v.shape[-1], -1)
-    return v.permute(2, 0, 1).reshape(v.shape[-1], -1)
+    if layout == "block":
+        return v.permute(2, 0, 1).reshape(v.shape[-1], -1)
+    return v.t()
 
 
 def _window_layout(g: Tensor, d: int, nq: int, pool: int) -> Tensor:
     """Inverse of :func:`_time_order`: ``(C, times)`` to the window layout."""
     c = g.shape[0]
-    if d % pool == 0:
+    layout = _layout(d, pool)
+    if layout == "phase":
         return g.view(c, nq, BLOCK, d // pool).permute(3, 1, 2, 0)
-    return g.view(c, nq, BLOCK * d // pool).permute(1, 2, 0)
+    if layout == "block":
+        return g.view(c, nq, BLOCK * d // pool).permute(1, 2, 0)
+    return g.t()
 
 
 def _tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -249,9 +275,14 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
     """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``."""
     c = grad.shape[0]
     g = _window_layout(grad, d, nq, pool)
-    dy = grad.new_empty(d * nq, BLOCK * c)
     a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
-    if d % pool == 0:  # window axis 1 of (d/P, P, nq, BLOCK, C)
+    layout = _layout(d, pool)
+    if layout == "time":  # entry a of window tau is time P tau + a
+        hit = offset.unsqueeze(1) == a.view(1, pool, 1)
+        dt = (hit * g.unsqueeze(1)).view(nq, BLOCK, d, c)
+        return dt.permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
+    dy = grad.new_empty(d * nq, BLOCK * c)
+    if layout == "phase":  # window axis 1 of (d/P, P, nq, BLOCK, C)
         hit = offset.unsqueeze(1) == a.view(1, pool, 1, 1, 1)
         torch.mul(hit, g.unsqueeze(1), out=dy.view(d // pool, pool, nq, BLOCK, c))
     else:  # entry a = d r'' + phase of (d, nq, BLOCK d/P, P/d, C)
@@ -261,16 +292,16 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
     return dy
 
 
-def _fits(d: int, pool: int) -> bool:
-    """Whether a window of ``pool`` times maps onto the product layout at dilation ``d``."""
-    return d % pool == 0 or (pool % d == 0 and BLOCK % (pool // d) == 0)
-
-
 def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
-    """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``."""
+    """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``.
+
+    Every product holds whole pooling windows: ``nq`` and ``q`` are multiples
+    of the fewest blocks whose ``d * BLOCK * blocks`` times ``pool`` divides.
+    """
     step = d * BLOCK
-    q = -(-time // step)
-    nq = max(1, ROWS // d)
+    unit = pool // math.gcd(step, pool)
+    q = -(-time // (step * unit)) * unit
+    nq = max(unit, (ROWS // d) // unit * unit)
     return q, nq, time // pool
 
 
