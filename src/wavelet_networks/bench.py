@@ -10,8 +10,8 @@ timed runs after a warm-up, measured on the machine it runs on:
   rate as a fraction of a large dense float32 matmul measured in the same run;
 - a whole W-M11 and M11 training step (batch 8, 88,200 samples, Adam) and
   their ratio, measured in the same run;
-- the peak memory of a W-M11 training step (CPU: ``ru_maxrss`` growth of a
-  fresh subprocess; CUDA: ``torch.cuda.max_memory_allocated``).
+- the peak memory of W-M11 training steps (CPU: growth of the resident set's
+  high-water mark in a fresh subprocess; CUDA: ``torch.cuda.max_memory_allocated``).
 
 Results go to a JSON file; :func:`render_markdown` turns that JSON into the
 README's performance section. ``--quick`` shrinks every shape and repeat count
@@ -285,7 +285,7 @@ def bench_models(device: torch.device, repeats: int, batch: int, length: int) ->
 
 
 _MEMORY_SCRIPT = """
-import os, resource, sys, torch
+import sys, torch
 from wavelet_networks.bench import build_wm11, _training_step
 batch, length, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.manual_seed(0)
@@ -293,14 +293,17 @@ model = build_wm11().to(device).train()
 x = torch.randn(batch, 1, length, device=device)
 y = torch.randint(0, 10, (batch,), device=device)
 step = _training_step(model, x, y)
-page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
-before = int(open("/proc/self/statm").read().split()[1]) * page_kib  # resident now, KiB
+def status(key):  # KiB, from /proc/self/status
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+before = status("VmRSS")
 if device.startswith("cuda"):
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
 step()
 step()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status("VmHWM")
 if device.startswith("cuda"):
     peak = torch.cuda.max_memory_allocated() - base
 else:
@@ -314,9 +317,10 @@ def peak_memory(device: torch.device, batch: int, length: int) -> dict:
 
     The growth over what model and batch hold, during two steps (the first
     also allocates the optimiser state, 2 floats per parameter, 14 MB). CPU:
-    high-water mark of the resident set (``ru_maxrss``) minus the resident set
-    before the first step; CUDA: ``max_memory_allocated`` minus what was
-    allocated before it.
+    high-water mark of the resident set (``VmHWM``) minus the resident set
+    before the first step; not ``ru_maxrss``, which Linux carries over from the
+    parent through fork and exec, so that it reported the benchmark process's
+    own peak. CUDA: ``max_memory_allocated`` minus what was allocated before it.
     """
     src = str(Path(__file__).resolve().parents[1])
     env_path = src + (":" + sys.path[0] if sys.path[0] else "")
@@ -328,7 +332,7 @@ def peak_memory(device: torch.device, batch: int, length: int) -> dict:
         env={**_environ(), "PYTHONPATH": env_path},
     )
     value = int(result.stdout.strip().splitlines()[-1])
-    method = "cuda.max_memory_allocated" if device.type == "cuda" else "ru_maxrss growth"
+    method = "cuda.max_memory_allocated" if device.type == "cuda" else "VmHWM growth"
     return {"bytes": value, "method": method, "batch": batch, "length": length}
 
 
