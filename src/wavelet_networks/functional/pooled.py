@@ -272,23 +272,25 @@ def _pool(y: Tensor, d: int, nq: int, pool: int) -> tuple[Tensor, Tensor]:
 
 
 def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
-    """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``."""
+    """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``.
+
+    Where the window is one axis ("phase", "time"), a scatter into zeros (twice
+    as fast as comparing with every offset and multiplying).
+    """
     c = grad.shape[0]
-    g = _window_layout(grad, d, nq, pool)
-    a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
+    g = _window_layout(grad, d, nq, pool).unsqueeze(1)
     layout = _layout(d, pool)
     if layout == "time":  # entry a of window tau is time P tau + a
-        hit = offset.unsqueeze(1) == a.view(1, pool, 1)
-        dt = (hit * g.unsqueeze(1)).view(nq, BLOCK, d, c)
-        return dt.permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
-    dy = grad.new_empty(d * nq, BLOCK * c)
+        dt = grad.new_zeros(g.shape[0], pool, c).scatter_(1, offset.long().unsqueeze(1), g)
+        return dt.view(nq, BLOCK, d, c).permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
+    dy = grad.new_zeros(d * nq, BLOCK * c)
     if layout == "phase":  # window axis 1 of (d/P, P, nq, BLOCK, C)
-        hit = offset.unsqueeze(1) == a.view(1, pool, 1, 1, 1)
-        torch.mul(hit, g.unsqueeze(1), out=dy.view(d // pool, pool, nq, BLOCK, c))
+        dy.view(d // pool, pool, nq, BLOCK, c).scatter_(1, offset.long().unsqueeze(1), g)
     else:  # entry a = d r'' + phase of (d, nq, BLOCK d/P, P/d, C)
+        a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
         a = a.view(pool // d, d).t().reshape(d, 1, 1, pool // d, 1)
         hit = offset.unsqueeze(0).unsqueeze(3) == a
-        torch.mul(hit, g.unsqueeze(0).unsqueeze(3), out=dy.view(d, nq, -1, pool // d, c))
+        torch.mul(hit, g.squeeze(1).unsqueeze(0).unsqueeze(3), out=dy.view(d, nq, -1, pool // d, c))
     return dy
 
 
