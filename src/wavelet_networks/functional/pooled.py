@@ -130,15 +130,24 @@ def _phases(z: Tensor, d: int, q: int, taps: int) -> Tensor:
     return z.reshape(b, c, need // d, d).transpose(-1, -2).contiguous()
 
 
-def _rows(zp: Tensor, q0: int, nq: int, taps: int) -> Tensor:
+def _rows(zp: Tensor, q0: int, nq: int, taps: int, out: Tensor) -> Tensor:
     """``X`` for blocks ``q0 .. q0 + nq`` of one signal's phases ``zp`` ``(C, d, U)``.
 
-    Returns ``(d * nq, C * (BLOCK + taps - 1))``, rows ordered (phase, q).
+    Written into the front of the buffer ``out``; returns
+    ``(d * nq, C * (BLOCK + taps - 1))``, rows ordered (phase, q).
     """
     c, d, u = zp.shape
     width = BLOCK + taps - 1
     view = zp.as_strided((d, nq, c, width), (u, BLOCK, d * u, 1), zp.storage_offset() + q0 * BLOCK)
-    return view.reshape(d * nq, c * width)
+    x = out[: d * nq * c * width].view(d, nq, c, width)
+    x.copy_(view)
+    return x.view(d * nq, c * width)
+
+
+def _buffer(like: Tensor, numel: int) -> Tensor:
+    """Scratch memory reused by every product of a pass: repeated multi-megabyte
+    allocations would be returned to the system and page-faulted back each time."""
+    return like.new_empty(numel)
 
 
 def _toeplitz(weight: Tensor) -> Tensor:
@@ -271,11 +280,12 @@ def _pool(y: Tensor, d: int, nq: int, pool: int) -> tuple[Tensor, Tensor]:
     return _time_order(best, d, pool), offset
 
 
-def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
+def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tensor) -> Tensor:
     """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``.
 
-    Where the window is one axis ("phase", "time"), a scatter into zeros (twice
-    as fast as comparing with every offset and multiplying).
+    ``dY`` is written into the front of the buffer ``out``. Where the window is
+    one axis ("phase", "time"), a scatter into zeros (twice as fast as
+    comparing with every offset and multiplying).
     """
     c = grad.shape[0]
     g = _window_layout(grad, d, nq, pool).unsqueeze(1)
@@ -283,9 +293,10 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int) -> Tensor:
     if layout == "time":  # entry a of window tau is time P tau + a
         dt = grad.new_zeros(g.shape[0], pool, c).scatter_(1, offset.long().unsqueeze(1), g)
         return dt.view(nq, BLOCK, d, c).permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
-    dy = grad.new_zeros(d * nq, BLOCK * c)
+    dy = out[: d * nq * BLOCK * c].view(d * nq, BLOCK * c)
     if layout == "phase":  # window axis 1 of (d/P, P, nq, BLOCK, C)
-        dy.view(d // pool, pool, nq, BLOCK, c).scatter_(1, offset.long().unsqueeze(1), g)
+        window = dy.view(d // pool, pool, nq, BLOCK, c)
+        window.zero_().scatter_(1, offset.long().unsqueeze(1), g)
     else:  # entry a = d r'' + phase of (d, nq, BLOCK d/P, P/d, C)
         a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
         a = a.view(pool // d, d).t().reshape(d, 1, 1, pool // d, 1)
@@ -322,11 +333,17 @@ class _LiftingMaxPool(torch.autograd.Function):
             if out is None:
                 out = x.new_empty(batch, c_out, num_scales, n)
             zp = _phases(z, d, q, k)
+            xbuf = _buffer(x, d * nq * x.shape[1] * (BLOCK + k - 1))
+            ybuf = _buffer(x, d * nq * BLOCK * c_out)
             level = []
             for b in range(batch):
                 for q0 in range(0, q, nq):
                     m = min(nq, q - q0)
-                    vals, offset = _pool(_rows(zp[b], q0, m, k) @ t, d, m, pool)
+                    rows = _rows(zp[b], q0, m, k, xbuf)
+                    y = torch.mm(
+                        rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1])
+                    )
+                    vals, offset = _pool(y, d, m, pool)
                     tau = q0 * BLOCK * d // pool
                     if tau < n:
                         out[b, :, j, tau : tau + vals.shape[1]] = vals[:, : n - tau]
@@ -346,14 +363,17 @@ class _LiftingMaxPool(torch.autograd.Function):
         for j, (z, d) in enumerate(windows):
             q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
             zp = _phases(z, d, q, k)
+            xbuf = _buffer(x, d * nq * x.shape[1] * (BLOCK + k - 1))
+            dybuf = _buffer(x, d * nq * BLOCK * weight.shape[0])
             chunk = iter(offsets[j])
             for b in range(x.shape[0]):
                 g = F.pad(grad[b, :, j], (0, q * BLOCK * d // pool - n))
                 for q0 in range(0, q, nq):
                     m = min(nq, q - q0)
                     tau = q0 * BLOCK * d // pool
-                    dy = _unpool(g[:, tau : tau + m * BLOCK * d // pool], next(chunk), d, m, pool)
-                    rows = _rows(zp[b], q0, m, k)
+                    g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
+                    dy = _unpool(g_chunk, next(chunk), d, m, pool, dybuf)
+                    rows = _rows(zp[b], q0, m, k, xbuf)
                     dt = rows.t() @ dy if dt is None else dt.addmm_(rows.t(), dy)
         assert dt is not None
         return None, _untoeplitz(dt, k), None, None, None, None, None
