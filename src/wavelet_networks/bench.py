@@ -80,12 +80,13 @@ class LayerCase:
 
     Attributes:
         name: short label, e.g. ``"W-M11 L(9,79,51)"``.
-        kind: "lifting", "lifting+pool" (fused with a max pool of 4, as in
-            W-M11) or "group".
+        kind: "lifting", "lifting+pool" (fused with the max pool that follows
+            it in W-M11 and W-SampleCNN) or "group".
         in_channels, out_channels, kernel_size: as in the layer.
         scale_kernel_size: ``M`` (group layers; 1 for lifting).
         shape: input shape, ``(B, C, T)`` or ``(B, C, S, T)``.
         num_scales: lifting only: scales of the grid.
+        pool: "lifting+pool" only: the max pool over time.
     """
 
     name: str
@@ -96,13 +97,14 @@ class LayerCase:
     scale_kernel_size: int
     shape: tuple[int, ...]
     num_scales: int = 1
+    pool: int = 4
 
     def build(self) -> nn.Module:
         import wavelet_networks as wn
 
         if self.kind == "lifting+pool":
             return wn.nn.LiftingConvMaxPool1d(
-                self.in_channels, self.out_channels, self.kernel_size, self.num_scales, 4
+                self.in_channels, self.out_channels, self.kernel_size, self.num_scales, self.pool
             )
         if self.kind == "lifting":
             return wn.nn.LiftingConv1d(
@@ -144,6 +146,7 @@ def layer_cases(quick: bool = False) -> list[LayerCase]:
         LayerCase("W-M11 G(1,3,51)", "group", 51, 51, 3, 1, (8, 51, 7, 5512)),
         LayerCase("W-M11 G(3,3,102)", "group", 51, 102, 3, 3, (8, 51, 7, 1378)),
         LayerCase("W-M11 G(3,3,204)", "group", 102, 204, 3, 3, (8, 102, 5, 344)),
+        LayerCase("W-SampleCNN L(9,3,90)+P(3)", "lifting+pool", 1, 90, 3, 1, (23, 1, 59049), 9, 3),
         LayerCase("W-SampleCNN L(9,3,90)", "lifting", 1, 90, 3, 1, (23, 1, 59049), 9),
         LayerCase("W-SampleCNN G(3,3,90)", "group", 90, 90, 3, 3, (23, 90, 9, 19683)),
         LayerCase("W-SampleCNN G(1,3,90)", "group", 90, 90, 3, 1, (23, 90, 7, 6561)),

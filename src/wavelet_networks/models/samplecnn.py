@@ -79,7 +79,11 @@ class SampleCNN(ZooModel):
         c_in = channels
         for i, mult in enumerate(WIDTHS):
             c = channels * mult
-            layers += [nn.Conv1d(c_in, c, 3, padding=1, bias=bias), nn.BatchNorm1d(c), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv1d(c_in, c, 3, padding=1, bias=bias),
+                nn.BatchNorm1d(c),
+                nn.ReLU(inplace=True),
+            ]
             if i < len(WIDTHS) - 1:
                 layers.append(nn.MaxPool1d(3))
             if i in (DROPOUT_AFTER, len(WIDTHS) - 1):
@@ -134,8 +138,7 @@ class WSampleCNN(ZooModel):
         self.zoo_name = "w-samplecnn"
         _check_dropout(dropout)
         layers: list[nn.Module] = [
-            wnn.LiftingConv1d(in_channels, channels, 3, num_scales),
-            wnn.TimeMaxPool(3),
+            wnn.LiftingConvMaxPool1d(in_channels, channels, 3, num_scales, pool_size=3),
             wnn.GroupBatchNorm(channels),
             nn.ReLU(inplace=True),
         ]
