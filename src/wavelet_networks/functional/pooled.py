@@ -27,7 +27,8 @@ Toeplitz product
 ``(R + K - 1) / R`` times instead of the ``K`` times of an im2col, and the
 product does ``(R + K - 1) / K`` times the useful arithmetic. ``R`` of 8, 16
 and 32 with 512 to 4096 rows per product measured within 10% of each other at
-the W-M11 shape (2-core AMD EPYC); ``R = 16`` keeps pools of up to 16 fused.
+the W-M11 shape (2-core AMD EPYC); with ``R = 16`` pools of up to 16 on
+dyadic scales need no reordering copy (see :func:`_layout`).
 
 The backward pass scatters the pooled gradient to the positions of the maxima
 (saved as one byte each) and forms the weight gradient as ``X^T dY``, summed
@@ -37,6 +38,7 @@ along the Toeplitz diagonals once at the end.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +53,7 @@ from wavelet_networks.splines import check_order
 __all__ = ["lifting_conv_max_pool1d"]
 
 BLOCK = 16  # R: outputs per Toeplitz row
-ROWS = 1024  # rows of X per product: the product Y stays in cache for the pooling
+ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
 
 
 def lifting_conv_max_pool1d(
@@ -142,12 +144,6 @@ def _rows(zp: Tensor, q0: int, nq: int, taps: int, out: Tensor) -> Tensor:
     x = out[: d * nq * c * width].view(d, nq, c, width)
     x.copy_(view)
     return x.view(d * nq, c * width)
-
-
-def _buffer(like: Tensor, numel: int) -> Tensor:
-    """Scratch memory reused by every product of a pass: repeated multi-megabyte
-    allocations would be returned to the system and page-faulted back each time."""
-    return like.new_empty(numel)
 
 
 def _toeplitz(weight: Tensor) -> Tensor:
@@ -305,6 +301,12 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tenso
     return dy
 
 
+def _products(q: int, nq: int, d: int, pool: int) -> Iterator[tuple[int, int, int]]:
+    """``(q0, m, tau)`` per product: blocks ``q0 .. q0 + m``, first pooled output ``tau``."""
+    for q0 in range(0, q, nq):
+        yield q0, min(nq, q - q0), q0 * BLOCK * d // pool
+
+
 def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
     """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``.
 
@@ -333,18 +335,18 @@ class _LiftingMaxPool(torch.autograd.Function):
             if out is None:
                 out = x.new_empty(batch, c_out, num_scales, n)
             zp = _phases(z, d, q, k)
-            xbuf = _buffer(x, d * nq * x.shape[1] * (BLOCK + k - 1))
-            ybuf = _buffer(x, d * nq * BLOCK * c_out)
+            # scratch reused by every product: fresh multi-megabyte allocations would be
+            # handed back to the system and page-faulted in again each time
+            xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
+            ybuf = x.new_empty(d * nq * BLOCK * c_out)
             level = []
             for b in range(batch):
-                for q0 in range(0, q, nq):
-                    m = min(nq, q - q0)
+                for q0, m, tau in _products(q, nq, d, pool):
                     rows = _rows(zp[b], q0, m, k, xbuf)
                     y = torch.mm(
                         rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1])
                     )
                     vals, offset = _pool(y, d, m, pool)
-                    tau = q0 * BLOCK * d // pool
                     if tau < n:
                         out[b, :, j, tau : tau + vals.shape[1]] = vals[:, : n - tau]
                     level.append(offset)
@@ -363,14 +365,12 @@ class _LiftingMaxPool(torch.autograd.Function):
         for j, (z, d) in enumerate(windows):
             q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
             zp = _phases(z, d, q, k)
-            xbuf = _buffer(x, d * nq * x.shape[1] * (BLOCK + k - 1))
-            dybuf = _buffer(x, d * nq * BLOCK * weight.shape[0])
+            xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
+            dybuf = x.new_empty(d * nq * BLOCK * weight.shape[0])
             chunk = iter(offsets[j])
             for b in range(x.shape[0]):
                 g = F.pad(grad[b, :, j], (0, q * BLOCK * d // pool - n))
-                for q0 in range(0, q, nq):
-                    m = min(nq, q - q0)
-                    tau = q0 * BLOCK * d // pool
+                for q0, m, tau in _products(q, nq, d, pool):
                     g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
                     dy = _unpool(g_chunk, next(chunk), d, m, pool, dybuf)
                     rows = _rows(zp[b], q0, m, k, xbuf)
