@@ -387,6 +387,7 @@ def plot_training_curve(
     metrics: str | Path | Mapping[str, Sequence[tuple[int, float]]],
     out: str | Path | None = None,
     title: str | None = None,
+    allow_empty: bool = False,
 ):
     """Loss (left) and accuracy or AUC (right) per epoch.
 
@@ -396,6 +397,8 @@ def plot_training_curve(
             value), ...], "val/acc": ..., ...}`` (e.g. from your own loop).
         out: PNG path to save to (optional).
         title: figure title.
+        allow_empty: without any loss or score series, draw a note instead of
+            raising ``ValueError`` (the end of a fit that stopped early).
     """
     series = dict(metrics) if isinstance(metrics, Mapping) else read_metrics(metrics)
     # Per-epoch series only: the test metrics are one point logged after training.
@@ -403,7 +406,15 @@ def plot_training_curve(
     loss_keys = [k for k in keys if k.endswith("loss") and "wavelet" not in k]
     score_keys = [k for k in keys if k.rsplit("/", 1)[-1] in ("acc", "roc_auc", "pr_auc")]
     if not loss_keys and not score_keys:
-        raise ValueError(f"no loss or accuracy series among {sorted(series)}")
+        if not allow_empty:
+            raise ValueError(f"no loss or accuracy series among {sorted(series)}")
+        fig = _figure(11, 4)
+        fig.text(0.5, 0.5, "no per-epoch loss or score was logged", ha="center", va="center")
+        if title:
+            fig.suptitle(title)
+        if out is not None:
+            save_figure(fig, out)
+        return fig
     from matplotlib.ticker import MaxNLocator
 
     fig = _figure(11, 4)

@@ -48,3 +48,11 @@ def test_learning_curve_from_resumed_parts(tmp_path: Path) -> None:
     assert series["train/loss"] == [(0, 2.5), (2, 1.2)]
     png = plot_learning_curve(logs, tmp_path / "curve.png", title="t")
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+
+def test_learning_curve_of_a_run_without_epoch_series_is_a_note_not_an_error(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "metrics.csv").write_text("epoch,step,test/acc\n0,4,0.5\n")
+    png = plot_learning_curve(logs, tmp_path / "curve.png", title="t")
+    assert png.read_bytes()[:4] == b"\x89PNG"

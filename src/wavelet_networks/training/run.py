@@ -75,35 +75,16 @@ def read_epoch_metrics(path: str | Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_learning_curve(metrics: str | Path, png: str | Path, title: str = "") -> Path:
-    """Plot loss (left) and accuracy or AUC (right) per epoch to ``png`` (Agg backend).
+    """Plot loss (left) and accuracy or AUC (right) per epoch to ``png``.
 
     ``metrics``: a CSV log or a folder of them (see :func:`read_epoch_metrics`).
+    The figure is :func:`wavelet_networks.plots.plot_training_curve`'s; a run
+    that logged no per-epoch series (e.g. stopped in its first epoch) still
+    gets a PNG, with a note instead of curves, so that the end of a fit never
+    fails on its plot.
     """
-    import matplotlib
+    from wavelet_networks import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = read_epoch_metrics(metrics)
-    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("train/loss", "val/loss"):
-        if key in series:
-            e, v = zip(*series[key], strict=True)
-            ax_loss.plot(e, v, label=key)
-    for key in ("train/acc", "val/acc", "val/roc_auc", "val/pr_auc"):
-        if key in series:
-            e, v = zip(*series[key], strict=True)
-            ax_score.plot(e, v, label=key)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_score.set(xlabel="epoch", ylabel="score", title="accuracy / AUC")
-    for ax in (ax_loss, ax_score):
-        if ax.lines:
-            ax.legend()
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    png = Path(png)
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    fig = plots.plot_training_curve(read_epoch_metrics(metrics), title=title or None,
+                                    allow_empty=True)  # fmt: skip
+    return plots.save_figure(fig, png, dpi=100)
