@@ -149,3 +149,13 @@ def test_bad_input_is_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WF.lifting_conv_max_pool1d(args["x"], args["weight"], wn.ScaleGrid(3), args["pool_size"],
                                    padding=args.get("padding", "same"))  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_module_on_cuda_matches_the_cpu_result():
+    torch.manual_seed(0)
+    layer = wn.nn.LiftingConvMaxPool1d(1, 4, 9, 5, pool_size=4)
+    x = torch.randn(2, 1, 2000)
+    want = layer(x)
+    got = layer.cuda()(x.cuda())
+    torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)

@@ -75,10 +75,12 @@ def lifting_conv_max_pool1d(
         \psi^{c c'}_{s_j}(\tau - P t - a)
 
     The fused path needs an integer base, a kernel of more than one tap, a
-    pool of less than 256, and an input that does not require a gradient (the first
-    layer of a network); otherwise, and on the meta device (where the model
-    cards count the nominal multiply-accumulates), this computes the two
-    operations one after the other.
+    pool of less than 256, an input that does not require a gradient (the first
+    layer of a network) and the CPU, where it was chosen by measurement;
+    otherwise this computes the two operations one after the other. On CUDA
+    the unfused path (cuDNN) stays until the fused one is measured there: its
+    loop of products is sized for CPU caches. On the meta device the model
+    cards count the nominal multiply-accumulates of the unfused path.
 
     Args:
         x: signal ``(batch, in_channels, time)``.
@@ -108,7 +110,7 @@ def lifting_conv_max_pool1d(
         scales.is_integer
         and weight.shape[-1] > 1
         and not x.requires_grad
-        and x.device.type != "meta"
+        and x.device.type == "cpu"
         and pool_size < 256  # window offsets are stored as uint8
     )
     if not fusable or pool_size == 1:
