@@ -387,7 +387,8 @@ def run(
     results["matmul"] = mm
     say(f"matmul {mm['n']}^3: {mm['macs_per_s'] / 1e9:.1f} GMAC/s")
     # the headline first, before the layer cases leave the allocator and the OS with
-    # gigabytes to hand back (the next cases measured up to 30% slower after them)
+    # gigabytes to hand back (the fused stem measured up to a third slower right after
+    # the unfused lifting case)
     batch, length = (1, 8192) if quick else (8, 88200)
     if models:
         m = bench_models(dev, reps if not quick else 1, batch, length)

@@ -45,7 +45,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wavelet_networks._validation import check_choice, check_positive_int, check_signal
-from wavelet_networks.functional.conv import PADDINGS, _factorized_windows, lifting_conv1d
+from wavelet_networks.functional.conv import (
+    PADDINGS,
+    _check_weight,
+    _factorized_windows,
+    lifting_conv1d,
+)
 from wavelet_networks.functional.pooling import time_max_pool
 from wavelet_networks.grid import ScaleGrid
 from wavelet_networks.splines import check_order
@@ -99,13 +104,8 @@ def lifting_conv_max_pool1d(
     check_positive_int(pool_size, "pool_size")
     check_order(spline_order)
     check_choice(padding, "padding", PADDINGS)
-    if weight.dim() != 3:
-        raise ValueError(
-            "weight must have 3 dimensions (out_channels, in_channels, kernel_size), got "
-            f"shape {tuple(weight.shape)}"
-        )
+    _check_weight(weight, 3, "(out_channels, in_channels, kernel_size)")
     check_signal(x, weight.shape[1])
-    grid = list(scales)
     fusable = (
         scales.is_integer
         and weight.shape[-1] > 1
@@ -116,8 +116,9 @@ def lifting_conv_max_pool1d(
     if not fusable or pool_size == 1:
         y = lifting_conv1d(x, weight, scales, spline_order, bias, padding=padding)
         return time_max_pool(y, pool_size) if pool_size > 1 else y
-    base = round(grid[1] / grid[0]) if len(grid) > 1 else 2
-    out = _LiftingMaxPool.apply(x, weight, base, len(grid), spline_order, padding, pool_size)
+    out = _LiftingMaxPool.apply(
+        x, weight, round(scales.base), scales.num_scales, spline_order, padding, pool_size
+    )
     return out if bias is None else out + bias[:, None, None]
 
 
