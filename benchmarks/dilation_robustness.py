@@ -53,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from wavelet_networks.models import available, build, card
+from wavelet_networks.nn import LiftingStem
 from wavelet_networks.testing import bandlimited_noise, dilation_error
 
 
@@ -156,11 +157,17 @@ def layer_profile(
     model = build(name, int(card(name).extra.get("num_classes", 10)), channels=channels)
     model = model.double().eval()
     x = bandlimited_noise((2, 1, length), cutoff, torch.Generator().manual_seed(1))
+    # the fused stem's layers one by one: where between lifting and ReLU the error grows
+    layers = [m for layer in model.features for m in _children_of_stem(layer)]
     rows = []
-    for k, layer in enumerate(model.features, start=1):
-        errors = dilation_error(model.features[:k], x, factor=2, per_scale=True)
+    for k, layer in enumerate(layers, start=1):
+        errors = dilation_error(nn.Sequential(*layers[:k]), x, factor=2, per_scale=True)
         rows.append((f"{k}: {type(layer).__name__}", errors))
     return rows
+
+
+def _children_of_stem(layer: nn.Module) -> list[nn.Module]:
+    return list(layer) if isinstance(layer, LiftingStem) else [layer]
 
 
 def profile_markdown(name: str, rows: list[tuple[str, list[float]]]) -> str:

@@ -30,6 +30,7 @@ from wavelet_networks.functional.pooling import (
     time_avg_pool,
     time_max_pool,
 )
+from wavelet_networks.functional.stem import lifting_stem
 
 __all__ = [
     "METHODS",
@@ -42,6 +43,7 @@ __all__ = [
     "kernel_extent",
     "lifting_conv1d",
     "lifting_conv_max_pool1d",
+    "lifting_stem",
     "scale_pool",
     "spline_kernel",
     "time_avg_pool",

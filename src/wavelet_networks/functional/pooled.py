@@ -38,7 +38,7 @@ along the Toeplitz diagonals once at the end.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -273,10 +273,17 @@ def _int_tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
     return torch.maximum(left, right), torch.where(later, right_at + half, left_at)
 
 
-def _pool(y: Tensor, d: int, nq: int, pool: int) -> tuple[Tensor, Tensor]:
-    """Maxima ``(C, times)`` in time order and the offsets of the maxima (uint8, window layout)."""
+def _pool(y: Tensor, d: int, nq: int, pool: int, dest: Tensor) -> Tensor:
+    """Write the maxima into ``dest`` ``(C, times)`` (time order, may be cut short).
+
+    Returns the offsets of the maxima (uint8, window layout).
+    """
     best, offset = _tournament(_window(y, d, nq, pool))
-    return _time_order(best, d, pool), offset
+    if dest.shape[1] == nq * BLOCK * d // pool:  # one copy, straight into time order
+        _window_layout(dest, d, nq, pool).copy_(best)
+    else:
+        dest.copy_(_time_order(best, d, pool)[:, : dest.shape[1]])
+    return offset
 
 
 def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tensor) -> Tensor:
@@ -323,37 +330,86 @@ def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
     return q, nq, time // pool
 
 
+def _pool_forward(
+    x: Tensor,
+    weight: Tensor,
+    base: int,
+    num_scales: int,
+    order: int,
+    padding: str,
+    pool: int,
+    on_row: Callable[[Tensor, int, int], None] | None = None,
+) -> tuple[Tensor, list[list[Tensor]]]:
+    """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and the offsets of the maxima.
+
+    ``on_row(out, b, j)`` runs as soon as row ``out[b, :, j]`` is complete
+    (while it is still warm in cache), for work that follows the pooling.
+    """
+    batch = x.shape[0]
+    c_out, _, k = weight.shape
+    t = _toeplitz(weight)
+    out, offsets = None, []
+    windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
+    for j, (z, d) in enumerate(windows):
+        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+        if out is None:
+            out = x.new_empty(batch, c_out, num_scales, n)
+        zp = _phases(z, d, q, k)
+        # scratch reused by every product: fresh multi-megabyte allocations would be
+        # handed back to the system and page-faulted in again each time
+        xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
+        ybuf = x.new_empty(d * nq * BLOCK * c_out)
+        level = []
+        for b in range(batch):
+            for q0, m, tau in _products(q, nq, d, pool):
+                rows = _rows(zp[b], q0, m, k, xbuf)
+                y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
+                level.append(_pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool]))
+            if on_row is not None:
+                on_row(out, b, j)
+        offsets.append(level)
+    assert out is not None
+    return out, offsets
+
+
+def _pool_backward(
+    x: Tensor,
+    weight: Tensor,
+    offsets: list[list[Tensor]],
+    base: int,
+    num_scales: int,
+    order: int,
+    padding: str,
+    pool: int,
+    grad_row: Callable[[int, int], Tensor],
+) -> Tensor:
+    """The weight gradient of :func:`_pool_forward`; ``grad_row(b, j)`` is ``dL/dout[b, :, j]``."""
+    k = weight.shape[-1]
+    dt = None
+    windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
+    for j, (z, d) in enumerate(windows):
+        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+        zp = _phases(z, d, q, k)
+        xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
+        dybuf = x.new_empty(d * nq * BLOCK * weight.shape[0])
+        chunk = iter(offsets[j])
+        for b in range(x.shape[0]):
+            g = F.pad(grad_row(b, j), (0, q * BLOCK * d // pool - n))
+            for q0, m, tau in _products(q, nq, d, pool):
+                g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
+                dy = _unpool(g_chunk, next(chunk), d, m, pool, dybuf)
+                rows = _rows(zp[b], q0, m, k, xbuf)
+                dt = rows.t() @ dy if dt is None else dt.addmm_(rows.t(), dy)
+    assert dt is not None
+    return _untoeplitz(dt, k)
+
+
 class _LiftingMaxPool(torch.autograd.Function):
     """Fused lifting + max pool; see :func:`lifting_conv_max_pool1d` (gradient for the weight only)."""
 
     @staticmethod
     def forward(ctx, x, weight, base, num_scales, order, padding, pool):  # type: ignore[override]
-        batch = x.shape[0]
-        c_out, _, k = weight.shape
-        t = _toeplitz(weight)
-        out, offsets = None, []
-        windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
-        for j, (z, d) in enumerate(windows):
-            q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
-            if out is None:
-                out = x.new_empty(batch, c_out, num_scales, n)
-            zp = _phases(z, d, q, k)
-            # scratch reused by every product: fresh multi-megabyte allocations would be
-            # handed back to the system and page-faulted in again each time
-            xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
-            ybuf = x.new_empty(d * nq * BLOCK * c_out)
-            level = []
-            for b in range(batch):
-                for q0, m, tau in _products(q, nq, d, pool):
-                    rows = _rows(zp[b], q0, m, k, xbuf)
-                    y = torch.mm(
-                        rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1])
-                    )
-                    vals, offset = _pool(y, d, m, pool)
-                    if tau < n:
-                        out[b, :, j, tau : tau + vals.shape[1]] = vals[:, : n - tau]
-                    level.append(offset)
-            offsets.append(level)
+        out, offsets = _pool_forward(x, weight, base, num_scales, order, padding, pool)
         ctx.save_for_backward(x, weight)
         ctx.meta = (base, num_scales, order, padding, pool, offsets)
         return out
@@ -362,21 +418,8 @@ class _LiftingMaxPool(torch.autograd.Function):
     def backward(ctx, grad):  # type: ignore[override]
         x, weight = ctx.saved_tensors
         base, num_scales, order, padding, pool, offsets = ctx.meta
-        k = weight.shape[-1]
-        dt = None
-        windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
-        for j, (z, d) in enumerate(windows):
-            q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
-            zp = _phases(z, d, q, k)
-            xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
-            dybuf = x.new_empty(d * nq * BLOCK * weight.shape[0])
-            chunk = iter(offsets[j])
-            for b in range(x.shape[0]):
-                g = F.pad(grad[b, :, j], (0, q * BLOCK * d // pool - n))
-                for q0, m, tau in _products(q, nq, d, pool):
-                    g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
-                    dy = _unpool(g_chunk, next(chunk), d, m, pool, dybuf)
-                    rows = _rows(zp[b], q0, m, k, xbuf)
-                    dt = rows.t() @ dy if dt is None else dt.addmm_(rows.t(), dy)
-        assert dt is not None
-        return None, _untoeplitz(dt, k), None, None, None, None, None
+        dw = _pool_backward(
+            x, weight, offsets, base, num_scales, order, padding, pool,
+            lambda b, j: grad[b, :, j],
+        )  # fmt: skip
+        return None, dw, None, None, None, None, None

@@ -188,13 +188,9 @@ def _lifting_stem(
     in_channels: int, c: int, num_scales: int, kernel_size: int, dropout: float
 ) -> list[nn.Module]:
     """L(S, K, C) at stride 1, P(4), BN, ReLU, P(4): replaces conv(80/4) BN ReLU P(4)."""
-    return [
-        wnn.LiftingConvMaxPool1d(in_channels, c, kernel_size, num_scales, pool_size=4),
-        wnn.GroupBatchNorm(c, eps=EPS),
-        nn.ReLU(inplace=True),
-        *_drop(dropout),
-        wnn.TimeMaxPool(4),
-    ]
+    _drop(dropout)  # checks the range
+    stem = wnn.LiftingStem(in_channels, c, kernel_size, num_scales, (4, 4), eps=EPS, dropout=dropout)
+    return [stem]
 
 
 class WMNet(ZooModel):

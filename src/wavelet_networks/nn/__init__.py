@@ -10,6 +10,7 @@ from wavelet_networks.nn.pooling import (
     TimeAvgPool,
     TimeMaxPool,
 )
+from wavelet_networks.nn.stem import LiftingStem
 
 __all__ = [
     "AntiAliased",
@@ -20,6 +21,7 @@ __all__ = [
     "GroupConv1d",
     "LiftingConv1d",
     "LiftingConvMaxPool1d",
+    "LiftingStem",
     "ScaleMaxPool",
     "ScaleMeanPool",
     "TimeAvgPool",

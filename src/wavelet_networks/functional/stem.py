@@ -1,0 +1,236 @@
+r"""The paper's stem fused: lifting, max pool, batch norm, ReLU, max pool.
+
+W-M3 .. W-M34-res begin with ``L(9, 79, C)``, ``P(4)``, ``BN``, ``ReLU``,
+``P(4)``. Unfused, the batch norm, the ReLU and the second pool each pass over
+the largest tensor of the network twice (forward and backward; W-M11 at batch
+8: 324 MB), which costs about as much as the lifting's own matrix products.
+
+Batch norm is an affine map per channel, :math:`\mathrm{bn}(m) = \gamma_c
+\hat m + \beta_c` with :math:`\hat m = (m - \mu_c)/\sigma_c`, and ReLU is
+monotone, so both commute with a max over time when :math:`\gamma_c \ge 0`
+(with a min when :math:`\gamma_c < 0`):
+
+.. math:: \max_a \mathrm{relu}(\mathrm{bn}(m_{Pt + a})) =
+    \mathrm{relu}\bigl(\mathrm{bn}(\max_a \operatorname{sign}(\gamma_c)\, m_{Pt + a}
+    \cdot \operatorname{sign}(\gamma_c))\bigr).
+
+The statistics :math:`\mu_c, \sigma_c` still come from every pooled lifting
+value ``m``; they are gathered row by row (one batch item and scale at a time)
+while the row is still in cache, as are the second pool's maxima. In the
+backward pass the gradient of the pooled lifting is
+
+.. math:: \frac{\partial L}{\partial m} = \frac{\gamma_c}{\sigma_c}\Bigl(G -
+    \overline{G} - \hat m\, \overline{G \hat m}\Bigr),
+
+``G`` the gradient at the batch norm's output (non-zero only where the second
+pool took its maximum and the ReLU passed it) and the bars means over batch,
+scales and time: a sparse term plus an affine function of ``m`` per channel,
+formed row by row inside the lifting's backward pass (see
+:mod:`~wavelet_networks.functional.pooled`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wavelet_networks._validation import (
+    check_choice,
+    check_positive_int,
+    check_signal,
+)
+from wavelet_networks.functional.conv import PADDINGS, _check_weight
+from wavelet_networks.functional.pooled import (
+    _pool_backward,
+    _pool_forward,
+    _tournament,
+    lifting_conv_max_pool1d,
+)
+from wavelet_networks.functional.pooling import time_max_pool
+from wavelet_networks.grid import ScaleGrid
+from wavelet_networks.splines import check_order
+
+__all__ = ["lifting_stem"]
+
+
+def lifting_stem(
+    x: Tensor,
+    weight: Tensor,
+    scales: ScaleGrid,
+    pool_sizes: tuple[int, int],
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    bn_weight: Tensor | None = None,
+    bn_bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    spline_order: int = 2,
+    padding: str = "same",
+) -> Tensor:
+    r"""Lifting convolution, max pool, batch norm, ReLU and max pool, fused.
+
+    Equal (values, gradients and running statistics, up to float rounding) to::
+
+        y = lifting_conv_max_pool1d(x, weight, scales, P1, spline_order, padding=padding)
+        y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias,
+                         training, momentum, eps)
+        time_max_pool(F.relu(y), P2)
+
+    with one statistic per channel (shared over scales and time). The fused
+    path runs where :func:`lifting_conv_max_pool1d` fuses (see there) and the
+    lifting has no bias; otherwise the operations above run one after the
+    other.
+
+    Args:
+        x: signal ``(batch, in_channels, time)``.
+        weight: spline coefficients ``(out_channels, in_channels, kernel_size)``.
+        scales: the scale grid.
+        pool_sizes: ``(P1, P2)``: the max pools before and after the batch norm.
+        running_mean, running_var: ``(out_channels,)`` running statistics, updated
+            in place when ``training`` (as :func:`torch.nn.functional.batch_norm`);
+            ``None`` to always use the batch's statistics.
+        bn_weight, bn_bias: the batch norm's ``gamma`` and ``beta`` ``(out_channels,)``.
+        training: use (and record) the batch's statistics.
+        momentum: weight of the batch's statistics in the running ones.
+        eps: added to the variance.
+        spline_order: B-spline degree ``n``.
+        padding: "same" or "valid".
+
+    Returns:
+        ``(batch, out_channels, num_scales, (time' // P1) // P2)``.
+    """
+    check_signal(x)
+    _check_weight(weight, 3, "(out_channels, in_channels, kernel_size)")
+    check_signal(x, weight.shape[1])
+    check_order(spline_order)
+    check_choice(padding, "padding", PADDINGS)
+    if len(pool_sizes) != 2:
+        raise ValueError(f"pool_sizes must be two pool sizes (P1, P2), got {pool_sizes!r}")
+    p1, p2 = pool_sizes
+    check_positive_int(p1, "pool_sizes[0]")
+    check_positive_int(p2, "pool_sizes[1]")
+    use_batch = training or running_mean is None
+    fusable = (
+        1 < p1 < 256  # offsets are stored as uint8
+        and p2 < 256
+        and scales.is_integer
+        and weight.shape[-1] > 1
+        and not x.requires_grad
+        and x.device.type == "cpu"
+    )
+    if not fusable:
+        y = lifting_conv_max_pool1d(x, weight, scales, p1, spline_order, padding=padding)
+        y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, use_batch, momentum, eps)
+        return time_max_pool(F.relu(y), p2) if p2 > 1 else F.relu(y)
+    y, mean, unbiased = _LiftingStem.apply(
+        x, weight, bn_weight, bn_bias, None if use_batch else running_mean,
+        None if use_batch else running_var, eps, round(scales.base), scales.num_scales,
+        spline_order, padding, p1, p2,
+    )  # fmt: skip
+    if training and running_mean is not None and running_var is not None:
+        with torch.no_grad():  # as batch norm: the running variance is the unbiased one
+            running_mean.lerp_(mean, momentum)
+            running_var.lerp_(unbiased, momentum)
+    return y
+
+
+class _LiftingStem(torch.autograd.Function):
+    """Fused stem; see :func:`lifting_stem` (gradients for the weight and the affine parameters).
+
+    Returns the stem's output, and the batch's mean and unbiased variance
+    (when ``mean`` and ``var`` are ``None``; else the statistics given).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, x, weight, gamma, beta, mean, var, eps, base, num_scales, order, padding, p1, p2,
+    ):  # fmt: skip
+        c = weight.shape[0]
+        use_batch = mean is None
+        flip = gamma is not None and bool((gamma < 0).any())
+        sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)[:, None] if flip else None
+        # gamma = 0 makes a window's values equal: the pool takes the first, as max_pool
+        flat = (gamma == 0).nonzero().flatten() if gamma is not None else None
+        flat = flat if flat is not None and len(flat) else None
+        rows: dict[str, Tensor] = {}
+
+        def on_row(out: Tensor, b: int, j: int) -> None:
+            if not rows:  # shapes are known once the first row exists
+                batch, n2 = out.shape[0], out.shape[-1] // p2
+                rows["m2"] = out.new_empty(batch, c, num_scales, n2)
+                rows["off2"] = torch.empty(rows["m2"].shape, dtype=torch.uint8)
+                rows["var"] = out.new_empty(batch, num_scales, c)
+                rows["mean"] = out.new_empty(batch, num_scales, c)
+            row = out[b, :, j]
+            if use_batch:  # two passes (stable); ten times faster than torch.var_mean here
+                mu = row.mean(dim=1, keepdim=True)
+                dev = torch.linalg.vector_norm(row - mu, dim=1)
+                rows["mean"][b, j] = mu.squeeze(1)
+                rows["var"][b, j] = dev.square_().div_(row.shape[1])
+            n2 = rows["m2"].shape[-1]
+            window = row[:, : n2 * p2]
+            if sign is not None:
+                window = window * sign
+            window = window.reshape(c, n2, p2)
+            best, off = _tournament([window[:, :, a] for a in range(p2)])
+            if flat is not None:
+                best[flat], off[flat] = window[flat, :, 0], 0
+            rows["m2"][b, :, j] = best
+            rows["off2"][b, :, j] = off
+
+        m1, offsets = _pool_forward(x, weight, base, num_scales, order, padding, p1, on_row)
+        m2, off2 = rows["m2"], rows["off2"]
+        if sign is not None:
+            m2 *= sign[:, :, None]
+        if use_batch:
+            # rows have equal counts: the mean of the row means; the mean of the row
+            # variances plus the variance of the row means
+            means, variances = rows["mean"].double(), rows["var"].double()
+            mean = means.mean(dim=(0, 1))
+            var = (variances + (means - mean) ** 2).mean(dim=(0, 1))
+            mean, var = mean.to(x.dtype), var.to(x.dtype)
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd if gamma is None else gamma * invstd
+        shift = -mean * scale if beta is None else beta - mean * scale
+        y = torch.addcmul(shift[:, None, None], m2, scale[:, None, None]).clamp_min_(0)
+        ctx.save_for_backward(x, weight, gamma, m1, m2, y, mean, invstd, off2)
+        ctx.meta = (offsets, use_batch, base, num_scales, order, padding, p1, p2)
+        if use_batch:
+            count = m1.numel() // c
+            var = var * count / max(count - 1, 1)
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, grad, _gmean, _gvar):  # type: ignore[override]
+        x, weight, gamma, m1, m2, y, mean, invstd, off2 = ctx.saved_tensors
+        offsets, use_batch, base, num_scales, order, padding, p1, p2 = ctx.meta
+        c, n1 = m1.shape[1], m1.shape[-1]
+        n2 = m2.shape[-1]
+        g = grad * (y > 0)  # at the batch norm's output, where the second pool took it
+        dbeta = g.sum(dim=(0, 2, 3))
+        dgamma = ((g * m2).sum(dim=(0, 2, 3)) - mean * dbeta) * invstd
+        coef = (invstd if gamma is None else gamma * invstd)[:, None]
+        if use_batch:
+            count = m1.numel() // c
+            slope = -coef * invstd[:, None] * dgamma[:, None] / count  # of the term affine in m
+            offset = -coef * dbeta[:, None] / count - slope * mean[:, None]
+
+        def grad_row(b: int, j: int) -> Tensor:
+            if use_batch:
+                g1 = torch.addcmul(offset, m1[b, :, j], slope)
+            else:
+                g1 = m1.new_zeros(c, n1)
+            window = g1[:, : n2 * p2].view(c, n2, p2)
+            sparse = (g[b, :, j] * coef).unsqueeze(-1)
+            window.scatter_add_(2, off2[b, :, j].long().unsqueeze(-1), sparse)
+            return g1
+
+        dw = None
+        if ctx.needs_input_grad[1]:
+            dw = _pool_backward(x, weight, offsets, base, num_scales, order, padding, p1, grad_row)
+        dg = dgamma if gamma is not None and ctx.needs_input_grad[2] else None
+        db = dbeta if ctx.needs_input_grad[3] else None
+        return None, dw, dg, db, *([None] * 9)
