@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--layers", action="store_true", help="compare the layers, not the models")
     parser.add_argument(
+        "--zoo",
+        action="store_true",
+        help="the baseline's own zoo W-M11 (with its fused layers), not its unfused layers",
+    )
+    parser.add_argument(
         "--only", nargs="*", default=None, help="layer names containing any of these"
     )
     args = parser.parse_args(argv)
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {
         "M11": bench.build_m11(),
         "W-M11": bench.build_wm11(),
-        "W-M11 baseline": _wm11_from(base),
+        "W-M11 baseline": base.models.build("w-m11", 10) if args.zoo else _wm11_from(base),
     }
     steps = {name: bench._training_step(m, x, y) for name, m in models.items()}
     for step in steps.values():

@@ -6,7 +6,12 @@ import torch
 import wavelet_networks as wn
 from wavelet_networks import functional as WF
 from wavelet_networks.functional.fft import _next_fast, fft_block_size, fft_correlate
-from wavelet_networks.functional.smoothing import cascade_filter, scale_relation
+from wavelet_networks.functional.smoothing import (
+    cascade_filter,
+    level_rows,
+    scale_relation,
+    smoothed_levels,
+)
 from wavelet_networks.splines import refinement_coefficients, sampled_bspline
 
 
@@ -24,6 +29,23 @@ def test_cascade_filter_is_the_sampled_bspline(base, order):
         expected = sampled_bspline(s, order, dtype=torch.float64)
         assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("base", [2, 3])
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+@pytest.mark.parametrize("keep", [1, 3])
+def test_trimmed_levels_are_the_first_rows_of_the_full_levels(base, order, keep):
+    x = torch.randn(2, 3, 7, 200, dtype=torch.float64)
+    levels = 4
+    full = list(smoothed_levels(x, base, order, levels, drop=1))
+    trimmed = list(smoothed_levels(x, base, order, levels, drop=1, keep=keep))
+    rows = level_rows(base, order, levels, 7, 1, keep)
+    for j, (a, b) in enumerate(zip(trimmed, full, strict=True)):
+        assert a.shape[-2] == rows[j] >= min(keep, 7 - j)
+        torch.testing.assert_close(a, b[..., : rows[j], :], rtol=0, atol=0)
+    # base 2, even order: level 1 is made from the input, so level 0 is trimmed
+    if base == 2 and order % 2 == 0:
+        assert rows[0] == keep
 
 
 @pytest.mark.parametrize("order", [0, 1, 2, 3])

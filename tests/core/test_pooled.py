@@ -159,3 +159,46 @@ def test_module_on_cuda_matches_the_cpu_result():
     want = layer(x)
     got = layer.cuda()(x.cuda())
     torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_fused_result_and_torch_threads_do_not_depend_on_the_worker_threads(threads):
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(3, 1, 900, generator=gen)
+    weight = torch.randn(4, 1, 9, generator=gen)
+    grid = wn.ScaleGrid(5)
+    want, want_grads = outputs_and_weight_grads(
+        lambda x, w, b: reference(x, w, grid, 4), x, weight, None
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got, got_grads = outputs_and_weight_grads(
+            lambda x, w, b: WF.lifting_conv_max_pool1d(x, w, grid, 4), x, weight, None
+        )
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+    torch.testing.assert_close(
+        got_grads[0], want_grads[0], rtol=1e-5, atol=1e-5 * want_grads[0].abs().max().item()
+    )
+
+
+def test_split_batch_restores_torch_threads_after_an_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+
+    def work(items):
+        seen.append((list(items), torch.get_num_threads()))
+        raise RuntimeError("boom")
+
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            pooled._split_batch(4, work)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen and all(n == 1 for _, n in seen)  # one torch thread per worker
+    assert all(items in ([0, 2], [1, 3]) for items, _ in seen)  # interleaved halves

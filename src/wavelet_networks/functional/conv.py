@@ -40,7 +40,12 @@ from wavelet_networks._validation import (
 )
 from wavelet_networks.functional.fft import fft_block_size, fft_correlate
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
-from wavelet_networks.functional.smoothing import cascade_steps, radius, smoothed_levels
+from wavelet_networks.functional.smoothing import (
+    cascade_steps,
+    level_rows,
+    radius,
+    smoothed_levels,
+)
 from wavelet_networks.grid import ScaleGrid, check_base
 from wavelet_networks.splines import check_order
 
@@ -216,7 +221,7 @@ class _GroupWindows(torch.autograd.Function):
     @staticmethod
     def forward(x, base, order, taps, firsts, lengths):  # type: ignore[override]
         out = []
-        levels = smoothed_levels(x, base, order, len(firsts), drop=1)
+        levels = smoothed_levels(x, base, order, len(firsts), drop=1, keep=taps)
         for level, first, length in zip(levels, firsts, lengths, strict=False):
             b, c = level.shape[:2]
             out.append(level[:, :, :taps, first : first + length].reshape(b, c * taps, length))
@@ -232,11 +237,13 @@ class _GroupWindows(torch.autograd.Function):
         shape, base, order, taps, firsts, lengths = ctx.meta
         steps = cascade_steps(base, order, len(firsts))
         b, c = shape[:2]
-        # level j: scales j.., time shortened by the taps of every step that made it
+        # level j: scales j.. (only the ones read where no level is made from it), time
+        # shortened by the taps of every step that made it
+        rows = level_rows(base, order, len(firsts), shape[2], 1, taps)
         sizes, time = [], shape[-1]
         for j, (from_input, h, dilation) in enumerate(steps):
             time = (shape[-1] if from_input else time) - max(len(h) - 1, 0) * dilation
-            sizes.append((b, c, shape[2] - j, time))
+            sizes.append((b, c, rows[j], time))
         gx = grads[0].new_zeros(shape)
         below = None  # gradient of level j + 1, when that level was made from level j
         for j in reversed(range(len(steps))):
@@ -246,10 +253,10 @@ class _GroupWindows(torch.autograd.Function):
                 window += grads[j].view(b, c, taps, lengths[j])
             if below is not None:
                 _, h, dilation = steps[j + 1]
-                _smooth_adjoint(g[:, :, 1:], below, h, dilation)
+                _smooth_adjoint(g[:, :, 1 : 1 + below.shape[2]], below, h, dilation)
             from_input, h, dilation = steps[j]
             if from_input:
-                _smooth_adjoint(gx[:, :, j:], g, h, dilation)
+                _smooth_adjoint(gx[:, :, j : j + rows[j]], g, h, dilation)
                 below = None
             else:
                 below = g

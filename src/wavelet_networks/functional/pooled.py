@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +58,8 @@ from wavelet_networks.grid import ScaleGrid
 from wavelet_networks.splines import check_order
 
 __all__ = ["lifting_conv_max_pool1d"]
+
+_R = TypeVar("_R")
 
 BLOCK = 16  # R: outputs per Toeplitz row
 ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
@@ -86,6 +90,11 @@ def lifting_conv_max_pool1d(
     the unfused path (cuDNN) stays until the fused one is measured there: its
     loop of products is sized for CPU caches. On the meta device the model
     cards count the nominal multiply-accumulates of the unfused path.
+
+    Threads: the batch items are shared among ``torch.get_num_threads()``
+    Python threads, each running single-threaded operations (torch's thread
+    count is 1 while they run, and restored after), which measured a third
+    faster than one thread driving torch's thread pool (W-M11 stem, 2 cores).
 
     Args:
         x: signal ``(batch, in_channels, time)``.
@@ -330,6 +339,36 @@ def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
     return q, nq, time // pool
 
 
+def _levels(x: Tensor, k: int, base: int, num_scales: int, order: int, padding: str, pool: int):
+    """Per scale: the phases of the smoothed input and the chunking ``(zp, d, q, nq, n)``."""
+    out = []
+    for z, d in _factorized_windows(x, k, base, num_scales, order, padding, None):
+        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+        out.append((_phases(z, d, q, k), d, q, nq, n))
+    return out
+
+
+def _split_batch(batch: int, work: Callable[[list[int]], _R]) -> list[_R]:
+    """Run ``work`` on interleaved parts of ``range(batch)``, one Python thread per torch thread.
+
+    The products of a batch item are small (a few megabytes): one core per batch
+    item with single-threaded operations keeps each product in that core's cache
+    and avoids a thread-pool synchronisation per operation. The operations
+    release the GIL; torch's own thread count is 1 meanwhile and restored after.
+    """
+    threads = torch.get_num_threads()
+    workers = min(threads, batch)
+    if workers <= 1:
+        return [work(list(range(batch)))]
+    parts = [list(range(w, batch, workers)) for w in range(workers)]
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(work, parts))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _pool_forward(
     x: Tensor,
     weight: Tensor,
@@ -339,69 +378,76 @@ def _pool_forward(
     padding: str,
     pool: int,
     on_row: Callable[[Tensor, int, int], None] | None = None,
-) -> tuple[Tensor, list[list[Tensor]]]:
+) -> tuple[Tensor, dict[tuple[int, int], list[Tensor]]]:
     """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and the offsets of the maxima.
 
     ``on_row(out, b, j)`` runs as soon as row ``out[b, :, j]`` is complete
-    (while it is still warm in cache), for work that follows the pooling.
+    (while it is still warm in cache), for work that follows the pooling; rows
+    of different batch items may run at the same time in different threads.
     """
-    batch = x.shape[0]
+    batch, c_in = x.shape[:2]
     c_out, _, k = weight.shape
     t = _toeplitz(weight)
-    out, offsets = None, []
-    windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
-    for j, (z, d) in enumerate(windows):
-        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
-        if out is None:
-            out = x.new_empty(batch, c_out, num_scales, n)
-        zp = _phases(z, d, q, k)
-        # scratch reused by every product: fresh multi-megabyte allocations would be
-        # handed back to the system and page-faulted in again each time
-        xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
-        ybuf = x.new_empty(d * nq * BLOCK * c_out)
-        level = []
-        for b in range(batch):
-            for q0, m, tau in _products(q, nq, d, pool):
-                rows = _rows(zp[b], q0, m, k, xbuf)
-                y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
-                level.append(_pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool]))
-            if on_row is not None:
-                on_row(out, b, j)
-        offsets.append(level)
-    assert out is not None
+    levels = _levels(x, k, base, num_scales, order, padding, pool)
+    out = x.new_empty(batch, c_out, num_scales, levels[0][-1])
+    offsets: dict[tuple[int, int], list[Tensor]] = {}
+
+    def work(items: list[int]) -> None:
+        for j, (zp, d, q, nq, _) in enumerate(levels):
+            # scratch reused by every product: fresh multi-megabyte allocations would be
+            # handed back to the system and page-faulted in again each time
+            xbuf = x.new_empty(d * nq * c_in * (BLOCK + k - 1))
+            ybuf = x.new_empty(d * nq * BLOCK * c_out)
+            for b in items:
+                level = offsets[b, j] = []
+                for q0, m, tau in _products(q, nq, d, pool):
+                    rows = _rows(zp[b], q0, m, k, xbuf)
+                    y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
+                    level.append(_pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool]))
+                if on_row is not None:
+                    on_row(out, b, j)
+
+    _split_batch(batch, work)
     return out, offsets
 
 
 def _pool_backward(
     x: Tensor,
     weight: Tensor,
-    offsets: list[list[Tensor]],
+    offsets: dict[tuple[int, int], list[Tensor]],
     base: int,
     num_scales: int,
     order: int,
     padding: str,
     pool: int,
-    grad_row: Callable[[int, int], Tensor],
+    grad_row: Callable[[int, int, Tensor], None],
 ) -> Tensor:
-    """The weight gradient of :func:`_pool_forward`; ``grad_row(b, j)`` is ``dL/dout[b, :, j]``."""
-    k = weight.shape[-1]
-    dt = None
-    windows = _factorized_windows(x, k, base, num_scales, order, padding, None)
-    for j, (z, d) in enumerate(windows):
-        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
-        zp = _phases(z, d, q, k)
-        xbuf = x.new_empty(d * nq * x.shape[1] * (BLOCK + k - 1))
-        dybuf = x.new_empty(d * nq * BLOCK * weight.shape[0])
-        chunk = iter(offsets[j])
-        for b in range(x.shape[0]):
-            g = F.pad(grad_row(b, j), (0, q * BLOCK * d // pool - n))
-            for q0, m, tau in _products(q, nq, d, pool):
-                g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
-                dy = _unpool(g_chunk, next(chunk), d, m, pool, dybuf)
-                rows = _rows(zp[b], q0, m, k, xbuf)
-                dt = rows.t() @ dy if dt is None else dt.addmm_(rows.t(), dy)
-    assert dt is not None
-    return _untoeplitz(dt, k)
+    """The weight gradient of :func:`_pool_forward`.
+
+    ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g`` ``(C_out, n)``,
+    the front of a buffer whose zero tail covers the last product (possibly in
+    several threads at once, for different ``b``).
+    """
+    c_out, c_in, k = weight.shape
+    levels = _levels(x, k, base, num_scales, order, padding, pool)
+
+    def work(items: list[int]) -> Tensor:
+        dt = x.new_zeros(c_in * (BLOCK + k - 1), BLOCK * c_out)
+        for j, (zp, d, q, nq, n) in enumerate(levels):
+            xbuf = x.new_empty(d * nq * c_in * (BLOCK + k - 1))
+            dybuf = x.new_empty(d * nq * BLOCK * c_out)
+            g = x.new_empty(c_out, q * BLOCK * d // pool)
+            g[:, n:] = 0
+            for b in items:
+                grad_row(b, j, g[:, :n])
+                for (q0, m, tau), offset in zip(_products(q, nq, d, pool), offsets[b, j], strict=True):
+                    g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
+                    dy = _unpool(g_chunk, offset, d, m, pool, dybuf)
+                    rows = _rows(zp[b], q0, m, k, xbuf)
+                    dt.addmm_(rows.t(), dy)
+        return dt
+
+    return _untoeplitz(sum(_split_batch(x.shape[0], work)), k)
 
 
 class _LiftingMaxPool(torch.autograd.Function):
@@ -420,6 +466,6 @@ class _LiftingMaxPool(torch.autograd.Function):
         base, num_scales, order, padding, pool, offsets = ctx.meta
         dw = _pool_backward(
             x, weight, offsets, base, num_scales, order, padding, pool,
-            lambda b, j: grad[b, :, j],
+            lambda b, j, g: g.copy_(grad[b, :, j]),
         )  # fmt: skip
         return None, dw, None, None, None, None, None

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from wavelet_networks.splines import sampled_bspline
 
-__all__ = ["cascade_filter", "cascade_steps", "scale_relation", "smoothed_levels"]
+__all__ = ["cascade_filter", "cascade_steps", "level_rows", "scale_relation", "smoothed_levels"]
 
 
 def scale_relation(base: int, order: int) -> tuple[list[float], float]:
@@ -122,8 +122,19 @@ def cascade_steps(base: int, order: int, levels: int) -> list[tuple[bool, list[f
     return steps
 
 
+def level_rows(base: int, order: int, levels: int, rows: int, drop: int, keep: int) -> list[int]:
+    """Rows of axis ``-2`` in each level of :func:`smoothed_levels` with ``keep``.
+
+    A level that no later level is made from needs only the ``keep`` rows its
+    caller reads; the others hold every row from ``j * drop`` on.
+    """
+    steps = cascade_steps(base, order, levels)
+    sources = [j + 1 < levels and not steps[j + 1][0] for j in range(levels)]
+    return [rows - j * drop if feeds else min(keep, rows - j * drop) for j, feeds in enumerate(sources)]
+
+
 def smoothed_levels(
-    x: Tensor, base: int, order: int, levels: int, drop: int = 0
+    x: Tensor, base: int, order: int, levels: int, drop: int = 0, keep: int | None = None
 ) -> Iterator[Tensor]:
     """Yield ``x`` smoothed at the scales ``1, b, b^2, ...`` (``levels`` of them).
 
@@ -136,17 +147,23 @@ def smoothed_levels(
             ``-2`` before smoothing further (a group convolution's output scale
             ``j`` never reads input scales below ``j``), so level ``j`` holds
             rows ``j * drop ..`` of that axis.
+        keep: with ``drop``, a level that no later level is made from holds
+            only its first ``keep`` rows (see :func:`level_rows`): with base 2
+            and order 2, level 0 feeds no other level.
 
     Yields:
         level ``j``: ``(..., L - 2 R_j)`` with ``R_j = radius(b**j, n)``; entry
         ``i`` is the smoothed value at input index ``i + R_j`` ("valid").
     """
     current = x
+    rows = level_rows(base, order, levels, x.shape[-2], drop, keep) if keep is not None else None
     for j, (from_input, taps, dilation) in enumerate(cascade_steps(base, order, levels)):
         if from_input:
             source = x[..., j * drop :, :] if drop else x
         else:
             source = current[..., drop:, :] if drop else current
+        if rows is not None:
+            source = source[..., : rows[j], :]
         current = _smooth(source, taps, dilation) if taps else source
         yield current
 
