@@ -64,15 +64,32 @@ def _compare_layers(base, args) -> int:
         x = torch.randn(case.shape, requires_grad=case.kind == "group")
         layers = {}
         for label, pkg in (("baseline", base), ("current", wn)):
-            if case.kind == "lifting+pool":  # the baseline has no fused layer
+            if case.kind == "stem":
+                layers[label] = (
+                    pkg.nn.LiftingStem(1, case.out_channels, case.kernel_size, case.num_scales)
+                    if hasattr(pkg.nn, "LiftingStem")
+                    else torch.nn.Sequential(  # the stem's layers, unfused
+                        pkg.nn.LiftingConv1d(
+                            1, case.out_channels, case.kernel_size, case.num_scales
+                        ),
+                        pkg.nn.TimeMaxPool(4),
+                        pkg.nn.GroupBatchNorm(case.out_channels),
+                        torch.nn.ReLU(),
+                        pkg.nn.TimeMaxPool(4),
+                    )
+                )
+            elif case.kind == "lifting+pool":  # the baseline has no fused layer
                 layers[label] = torch.nn.Sequential(
                     pkg.nn.LiftingConv1d(
                         case.in_channels, case.out_channels, case.kernel_size, case.num_scales
                     ),
                     pkg.nn.TimeMaxPool(4),
                 )
-                if hasattr(pkg.nn, "LiftingConvMaxPool1d"):
-                    layers[label] = case.build()
+                if hasattr(pkg.nn, "LiftingConvMaxPool1d"):  # this package's own
+                    layers[label] = pkg.nn.LiftingConvMaxPool1d(
+                        case.in_channels, case.out_channels, case.kernel_size, case.num_scales,
+                        case.pool,
+                    )  # fmt: skip
             elif case.kind == "lifting":
                 layers[label] = pkg.nn.LiftingConv1d(
                     case.in_channels, case.out_channels, case.kernel_size, case.num_scales

@@ -63,7 +63,7 @@ def build_m11(num_classes: int = 10) -> nn.Module:
 def build_wm11(num_classes: int = 10) -> nn.Module:
     """W-M11 from the model zoo (1,806,369 parameters): the network users train.
 
-    ``L(9, 79, 51)`` + P(4) (fused), BN, ReLU, P(4); stages 51,51 | 102,102 |
+    ``L(9, 79, 51)``, P(4), BN, ReLU, P(4) (one fused stem); stages 51,51 | 102,102 |
     204 x3 | 408 x2 whose first layer is ``G(3, 3, .)`` (crop) and the others
     ``G(1, 3, .)``; P(4) between stages; head: time mean, ``G(1, 1, classes)``,
     max over scales.
@@ -81,7 +81,8 @@ class LayerCase:
     Attributes:
         name: short label, e.g. ``"W-M11 L(9,79,51)"``.
         kind: "lifting", "lifting+pool" (fused with the max pool that follows
-            it in W-M11 and W-SampleCNN) or "group".
+            it in W-M11 and W-SampleCNN), "stem" (W-M11's whole first block,
+            lifting, P(4), BN, ReLU, P(4), fused) or "group".
         in_channels, out_channels, kernel_size: as in the layer.
         scale_kernel_size: ``M`` (group layers; 1 for lifting).
         shape: input shape, ``(B, C, T)`` or ``(B, C, S, T)``.
@@ -102,6 +103,11 @@ class LayerCase:
     def build(self) -> nn.Module:
         import wavelet_networks as wn
 
+        if self.kind == "stem":
+            return wn.nn.LiftingStem(
+                self.in_channels, self.out_channels, self.kernel_size, self.num_scales,
+                (self.pool, self.pool),
+            )  # fmt: skip
         if self.kind == "lifting+pool":
             return wn.nn.LiftingConvMaxPool1d(
                 self.in_channels, self.out_channels, self.kernel_size, self.num_scales, self.pool
@@ -117,11 +123,11 @@ class LayerCase:
     def macs(self) -> int:
         """Nominal multiply-accumulates of one forward pass (factorised form, "same" padding).
 
-        The fused lifting + pool counts the lifting's multiply-accumulates, as
-        the unfused layer: the pool is free and the Toeplitz products' extra
-        arithmetic is overhead, not work.
+        The fused lifting + pool and the stem count the lifting's
+        multiply-accumulates, as the unfused layer: pools, batch norm and ReLU
+        are free and the Toeplitz products' extra arithmetic is overhead, not work.
         """
-        if self.kind.startswith("lifting"):
+        if self.kind.startswith("lifting") or self.kind == "stem":
             b, c, t = self.shape
             scales = self.num_scales
         else:
@@ -134,12 +140,14 @@ def layer_cases(quick: bool = False) -> list[LayerCase]:
     """The layers of W-M11 (batch 8, 88,200 samples) and W-SampleCNN (batch 23, 59,049)."""
     if quick:
         return [
+            LayerCase("W-M11 stem", "stem", 1, 51, 79, 1, (2, 1, 4096), 9),
             LayerCase("W-M11 L(9,79,51)+P(4)", "lifting+pool", 1, 51, 79, 1, (1, 1, 4096), 9),
             LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (1, 1, 4096), 9),
             LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (1, 51, 9, 512)),
             LayerCase("W-SampleCNN L(9,3,90)", "lifting", 1, 90, 3, 1, (1, 1, 2187), 9),
         ]
     return [
+        LayerCase("W-M11 stem L(9,79,51) P BN ReLU P", "stem", 1, 51, 79, 1, (8, 1, 88200), 9),
         LayerCase("W-M11 L(9,79,51)+P(4)", "lifting+pool", 1, 51, 79, 1, (8, 1, 88200), 9),
         LayerCase("W-M11 L(9,79,51)", "lifting", 1, 51, 79, 1, (8, 1, 88200), 9),
         LayerCase("W-M11 G(3,3,51)", "group", 51, 51, 3, 3, (8, 51, 9, 5512)),
