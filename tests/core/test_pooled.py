@@ -7,6 +7,7 @@ from torch import nn
 import wavelet_networks as wn
 from wavelet_networks import functional as WF
 from wavelet_networks.functional import pooled
+from wavelet_networks.functional._threads import split_batch
 
 
 def reference(x, weight, grid, pool, bias=None, padding="same"):
@@ -196,7 +197,7 @@ def test_split_batch_restores_torch_threads_after_an_error():
 
     try:
         with pytest.raises(RuntimeError, match="boom"):
-            pooled._split_batch(4, work)
+            split_batch(4, work)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

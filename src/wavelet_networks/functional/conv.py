@@ -38,6 +38,7 @@ from wavelet_networks._validation import (
     check_positive_int,
     check_signal,
 )
+from wavelet_networks.functional._threads import batch_parallel
 from wavelet_networks.functional.fft import fft_block_size, fft_correlate
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
 from wavelet_networks.functional.smoothing import (
@@ -374,15 +375,38 @@ def group_conv1d(
     check_positive_int(stride, "stride")
     check_choice(padding, "padding", PADDINGS)
     check_choice(scale_boundary, "scale_boundary", SCALE_BOUNDARIES)
+    m = weight.shape[2]
+    num_scales = x.shape[2]
+    if scale_boundary == "crop" and num_scales < m:
+        raise ValueError(
+            f"scale_boundary='crop' needs at least scale_kernel_size={m} scales, got an "
+            f"input with {num_scales} scales (shape {tuple(x.shape)}); use fewer "
+            f"scale taps or scale_boundary='truncate'"
+        )
+    check_choice(method, "method", METHODS)
+
+    def conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return _group_conv(x, weight, bias, base, spline_order, scale_boundary, stride, padding, method)
+
+    # one batch item per core: see functional._threads
+    return batch_parallel(conv, x, weight, bias)
+
+
+def _group_conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    base: float,
+    spline_order: int,
+    scale_boundary: str,
+    stride: int,
+    padding: str,
+    method: str,
+) -> Tensor:
+    """:func:`group_conv1d` on checked arguments."""
     c_out, c_in, m, k = weight.shape
     num_scales = x.shape[2]
     if scale_boundary == "crop":
-        if num_scales < m:
-            raise ValueError(
-                f"scale_boundary='crop' needs at least scale_kernel_size={m} scales, got an "
-                f"input with {num_scales} scales (shape {tuple(x.shape)}); use fewer "
-                f"scale taps or scale_boundary='truncate'"
-            )
         out_scales = num_scales - m + 1
     else:
         out_scales = num_scales

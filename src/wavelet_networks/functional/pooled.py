@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from wavelet_networks._validation import check_choice, check_positive_int, check_signal
+from wavelet_networks.functional._threads import split_batch
 from wavelet_networks.functional.conv import (
     PADDINGS,
     _check_weight,
@@ -58,8 +57,6 @@ from wavelet_networks.grid import ScaleGrid
 from wavelet_networks.splines import check_order
 
 __all__ = ["lifting_conv_max_pool1d"]
-
-_R = TypeVar("_R")
 
 BLOCK = 16  # R: outputs per Toeplitz row
 ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
@@ -348,27 +345,6 @@ def _levels(x: Tensor, k: int, base: int, num_scales: int, order: int, padding: 
     return out
 
 
-def _split_batch(batch: int, work: Callable[[list[int]], _R]) -> list[_R]:
-    """Run ``work`` on interleaved parts of ``range(batch)``, one Python thread per torch thread.
-
-    The products of a batch item are small (a few megabytes): one core per batch
-    item with single-threaded operations keeps each product in that core's cache
-    and avoids a thread-pool synchronisation per operation. The operations
-    release the GIL; torch's own thread count is 1 meanwhile and restored after.
-    """
-    threads = torch.get_num_threads()
-    workers = min(threads, batch)
-    if workers <= 1:
-        return [work(list(range(batch)))]
-    parts = [list(range(w, batch, workers)) for w in range(workers)]
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(work, parts))
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _pool_forward(
     x: Tensor,
     weight: Tensor,
@@ -407,7 +383,7 @@ def _pool_forward(
                 if on_row is not None:
                     on_row(out, b, j)
 
-    _split_batch(batch, work)
+    split_batch(batch, work)
     return out, offsets
 
 
@@ -447,7 +423,7 @@ def _pool_backward(
                     dt.addmm_(rows.t(), dy)
         return dt
 
-    return _untoeplitz(sum(_split_batch(x.shape[0], work)), k)
+    return _untoeplitz(sum(split_batch(x.shape[0], work)), k)
 
 
 class _LiftingMaxPool(torch.autograd.Function):
