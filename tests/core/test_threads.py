@@ -95,3 +95,45 @@ def test_errors_inside_the_threads_reach_the_caller(threads_always):
     with pytest.raises(ValueError, match="at least as long as the kernel"):
         WF.group_conv1d(x, w, padding="valid")
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("mode", ["grad", "no_grad", "inference", "autocast"])
+def test_workers_take_the_callers_grad_inference_and_autocast_modes(mode):
+    import contextlib
+
+    contexts = {
+        "grad": contextlib.nullcontext(),
+        "no_grad": torch.no_grad(),
+        "inference": torch.inference_mode(),
+        "autocast": torch.autocast("cpu", dtype=torch.bfloat16),
+    }
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with contexts[mode]:
+            want = (
+                torch.is_grad_enabled(),
+                torch.is_inference_mode_enabled(),
+                torch.is_autocast_enabled("cpu"),
+            )
+            seen = _threads.split_batch(
+                2,
+                lambda items: (
+                    torch.is_grad_enabled(),
+                    torch.is_inference_mode_enabled(),
+                    torch.is_autocast_enabled("cpu"),
+                ),
+            )
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [want, want]
+
+
+def test_model_under_inference_mode_equals_no_grad(threads_always):
+    model = wn.models.build("w-m11", 10, channels=4).eval()
+    x = torch.randn(2, 1, 6000)
+    with torch.inference_mode():
+        a = model(x)
+    with torch.no_grad():
+        b = model(x)
+    torch.testing.assert_close(a, b)

@@ -39,10 +39,23 @@ def split_batch(batch: int, work: Callable[[list[int]], _R]) -> list[_R]:
     if workers <= 1:
         return [work(list(range(batch)))]
     parts = [list(range(w, batch, workers)) for w in range(workers)]
+    # grad, inference and autocast modes are thread-local: the workers take the caller's
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    autocast = torch.is_autocast_enabled("cpu")
+    dtype = torch.get_autocast_dtype("cpu")
+
+    def run(part: list[int]) -> _R:
+        with (
+            torch.inference_mode(inference),
+            torch.set_grad_enabled(grad),
+            torch.autocast("cpu", dtype=dtype, enabled=autocast),
+        ):
+            return work(part)
+
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(work, parts))
+            return list(pool.map(run, parts))
     finally:
         torch.set_num_threads(threads)
 
