@@ -81,9 +81,9 @@ def lifting_stem(
         time_max_pool(F.relu(y), P2)
 
     with one statistic per channel (shared over scales and time). The fused
-    path runs where :func:`lifting_conv_max_pool1d` fuses (see there) and the
-    lifting has no bias; otherwise the operations above run one after the
-    other.
+    path runs where :func:`lifting_conv_max_pool1d` fuses (see there; the
+    batch items run on parallel threads as there); otherwise the operations
+    above run one after the other.
 
     Args:
         x: signal ``(batch, in_channels, time)``.
