@@ -137,3 +137,47 @@ def test_model_under_inference_mode_equals_no_grad(threads_always):
     with torch.no_grad():
         b = model(x)
     torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("batch, d, k", [(1, 1, 3), (1, 4, 5), (2, 16, 3), (1, 3, 1)])
+def test_dilated_products_equal_conv1d(batch, d, k):
+    from wavelet_networks.functional.conv import _DilatedProducts
+
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(batch, 40, 90 + d * (k - 1), generator=gen, dtype=torch.float64)
+    w = torch.randn(6, 40, k, generator=gen, dtype=torch.float64)
+
+    def products(z, w):
+        return _DilatedProducts.apply(z, w.permute(2, 0, 1).contiguous(), d)
+
+    def conv(z, w):
+        return torch.nn.functional.conv1d(z, w, dilation=d)
+
+    got, got_grads = values_and_grads(products, z, [w])
+    want, want_grads = values_and_grads(conv, z, [w])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for a, c in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-12)
+    zz = z[:1, :4, : 10 + d * (k - 1)].clone().requires_grad_()
+    ww = w[:2, :4].clone().requires_grad_()
+    assert torch.autograd.gradcheck(products, (zz, ww))
+
+
+def test_threaded_wide_group_conv_takes_the_products_and_equals_conv1d(threads_always, monkeypatch):
+    from wavelet_networks.functional import conv as conv_module
+
+    calls = []
+    apply = conv_module._DilatedProducts.apply
+    monkeypatch.setattr(
+        conv_module._DilatedProducts, "apply", lambda *a: calls.append(1) or apply(*a)
+    )
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 12, 5, 300, generator=gen, dtype=torch.float64)  # C_eff = 36
+    w = torch.randn(5, 12, 3, 3, generator=gen, dtype=torch.float64)
+    got, got_grads = values_and_grads(lambda x, w: WF.group_conv1d(x, w), x, [w])
+    assert calls  # one batch item per thread: the products
+    monkeypatch.setattr(conv_module, "PRODUCT_CHANNELS", 10**9)
+    want, want_grads = values_and_grads(lambda x, w: WF.group_conv1d(x, w), x, [w])
+    torch.testing.assert_close(got, want, rtol=1e-11, atol=1e-11)
+    for a, c in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(a, c, rtol=1e-10, atol=1e-10)

@@ -204,7 +204,66 @@ def _factorized(
         one ``(B, C_out, T')`` tensor per output scale.
     """
     windows = _factorized_windows(x, weight.shape[-1], base, num_out, order, padding, group_taps)
+    # one batch item at a time (the threaded path of functional._threads): products
+    # measured 7 to 14% faster per W-M11 first-stage layer; on whole batches, slower
+    as_products = (
+        stride == 1
+        and x.device.type == "cpu"
+        and x.shape[0] == 1
+        and weight.shape[1] >= PRODUCT_CHANNELS
+    )
+    if as_products:
+        taps = weight.permute(2, 0, 1).contiguous()  # (K, C_out, C_eff)
+        return [_DilatedProducts.apply(z, taps, d) for z, d in windows]
     return [F.conv1d(z, weight, stride=stride, dilation=d) for z, d in windows]
+
+
+PRODUCT_CHANNELS = 32  # C_eff from which K matrix products beat a dilated conv1d on CPU
+
+
+class _DilatedProducts(torch.autograd.Function):
+    """A stride-1 "valid" dilated correlation as ``K`` matrix products per batch item.
+
+    ``y_b = sum_k W_k z_b[:, d k : d k + T]`` with ``W_k`` ``(C_out, C_eff)``: each
+    product reads a shifted view of the window, and the backward pass is
+    ``K`` more products per gradient. On CPU, for a group layer's ``C_eff`` of
+    tens to hundreds of channels, measured faster than oneDNN's dilated
+    ``conv1d``: 6.4 against 9.6 ms backward, 3.2 against 3.5 ms forward for one
+    W-M11 item, ``(153 -> 51, 3 taps, dilation 16, 5512 samples)``, one thread
+    (on whole batches oneDNN's batched convolution is faster).
+    """
+
+    @staticmethod
+    def forward(ctx, z, taps, d):  # type: ignore[override]
+        k = taps.shape[0]
+        batch, _, length = z.shape
+        time = length - d * (k - 1)
+        out = z.new_empty(batch, taps.shape[1], time)
+        for b in range(batch):
+            torch.mm(taps[0], z[b, :, :time], out=out[b])
+            for i in range(1, k):
+                out[b].addmm_(taps[i], z[b, :, i * d : i * d + time])
+        ctx.save_for_backward(z, taps)
+        ctx.d = d
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        z, taps = ctx.saved_tensors
+        d, (k, c_out, c_eff) = ctx.d, taps.shape
+        batch, time = grad.shape[0], grad.shape[-1]
+        gz = gtaps = None
+        if ctx.needs_input_grad[0]:
+            gz = torch.zeros_like(z)
+            for b in range(batch):
+                for i in range(k):
+                    gz[b, :, i * d : i * d + time].addmm_(taps[i].t(), grad[b])
+        if ctx.needs_input_grad[1]:
+            gtaps = taps.new_zeros(k, c_out, c_eff)
+            for b in range(batch):
+                for i in range(k):
+                    gtaps[i].addmm_(grad[b], z[b, :, i * d : i * d + time].t())
+        return gz, gtaps, None
 
 
 class _GroupWindows(torch.autograd.Function):
