@@ -204,21 +204,27 @@ def _factorized(
         one ``(B, C_out, T')`` tensor per output scale.
     """
     windows = _factorized_windows(x, weight.shape[-1], base, num_out, order, padding, group_taps)
-    # one batch item at a time (the threaded path of functional._threads): products
-    # measured 7 to 14% faster per W-M11 first-stage layer; on whole batches, slower
+    # one batch item at a time (the threaded path of functional._threads) with a
+    # small output: products measured 7 to 14% faster per W-M11 first-stage layer;
+    # on whole batches, or outputs that outgrow the cache (W-SampleCNN), slower
+    k = weight.shape[-1]
     as_products = (
         stride == 1
         and x.device.type == "cpu"
         and x.shape[0] == 1
         and weight.shape[1] >= PRODUCT_CHANNELS
     )
-    if as_products:
-        taps = weight.permute(2, 0, 1).contiguous()  # (K, C_out, C_eff)
-        return [_DilatedProducts.apply(z, taps, d) for z, d in windows]
-    return [F.conv1d(z, weight, stride=stride, dilation=d) for z, d in windows]
+    taps = weight.permute(2, 0, 1).contiguous() if as_products else None  # (K, C_out, C_eff)
+    return [
+        _DilatedProducts.apply(z, taps, d)
+        if taps is not None and weight.shape[0] * (z.shape[-1] - d * (k - 1)) <= PRODUCT_OUTPUT
+        else F.conv1d(z, weight, stride=stride, dilation=d)
+        for z, d in windows
+    ]
 
 
 PRODUCT_CHANNELS = 32  # C_eff from which K matrix products beat a dilated conv1d on CPU
+PRODUCT_OUTPUT = 2**19  # and output values per item up to which they do (about 2 MB)
 
 
 class _DilatedProducts(torch.autograd.Function):
@@ -229,8 +235,10 @@ class _DilatedProducts(torch.autograd.Function):
     ``K`` more products per gradient. On CPU, for a group layer's ``C_eff`` of
     tens to hundreds of channels, measured faster than oneDNN's dilated
     ``conv1d``: 6.4 against 9.6 ms backward, 3.2 against 3.5 ms forward for one
-    W-M11 item, ``(153 -> 51, 3 taps, dilation 16, 5512 samples)``, one thread
-    (on whole batches oneDNN's batched convolution is faster).
+    W-M11 item, ``(153 -> 51, 3 taps, dilation 16, 5512 samples)``, one thread.
+    oneDNN's convolution is faster on whole batches and where the output
+    outgrows the cache: 63 against 33 ms forward for one W-SampleCNN item,
+    ``(270 -> 90, 19683 samples)``.
     """
 
     @staticmethod
