@@ -172,13 +172,13 @@ class _LiftingStem(torch.autograd.Function):
                 if not rows:
                     allocate(out)
             row = out[b, :, j]
-            if use_batch:  # sums of x and x^2 accumulated in float64: no cancellation to
-                # fear in E[x^2] - E[x]^2 for float32 data, and several times faster than
-                # torch.var_mean (or two passes) on these strided rows
-                total = row.sum(dim=1, dtype=torch.float64)
-                squares = torch.linalg.vector_norm(row, dim=1, dtype=torch.float64).square_()
-                rows["mean"][b, j] = total / row.shape[1]
-                rows["var"][b, j] = squares / row.shape[1] - rows["mean"][b, j] ** 2
+            if use_batch:  # two passes (the mean, then the deviations from it): stable,
+                # and on one thread a fifth of torch.var_mean's time and half that of
+                # float64 sums (which copy the row to float64)
+                mu = row.mean(dim=1, keepdim=True)
+                spread = torch.linalg.vector_norm(row - mu, dim=1)
+                rows["mean"][b, j] = mu.squeeze(1)
+                rows["var"][b, j] = spread.square_().div_(row.shape[1])
             n2 = rows["m2"].shape[-1]
             window = row[:, : n2 * p2]
             if sign is not None:
