@@ -296,8 +296,8 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tenso
     """Adjoint of :func:`_pool`: ``grad`` ``(C, times)`` to ``dY`` ``(d * nq, BLOCK * C)``.
 
     ``dY`` is written into the front of the buffer ``out``. Where the window is
-    one axis ("phase", "time"), a scatter into zeros (twice as fast as
-    comparing with every offset and multiplying).
+    one axis ("phase", "time", "block" at dilation 1), a scatter into zeros
+    (twice as fast as comparing with every offset and multiplying).
     """
     c = grad.shape[0]
     g = _window_layout(grad, d, nq, pool).unsqueeze(1)
@@ -309,6 +309,10 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tenso
     if layout == "phase":  # window axis 1 of (d/P, P, nq, BLOCK, C)
         window = dy.view(d // pool, pool, nq, BLOCK, c)
         window.zero_().scatter_(1, offset.long().unsqueeze(1), g)
+    elif d == 1:  # "block" at dilation 1: window axis 3 of (1, nq, BLOCK/P, P, C)
+        window = dy.view(1, nq, BLOCK // pool, pool, c)
+        index = offset.long().unsqueeze(0).unsqueeze(3)
+        window.zero_().scatter_(3, index, g.squeeze(1).unsqueeze(0).unsqueeze(3))
     else:  # entry a = d r'' + phase of (d, nq, BLOCK d/P, P/d, C)
         a = torch.arange(pool, dtype=torch.uint8, device=grad.device)
         a = a.view(pool // d, d).t().reshape(d, 1, 1, pool // d, 1)

@@ -219,7 +219,9 @@ class _LiftingStem(torch.autograd.Function):
         offsets, use_batch, base, num_scales, order, padding, p1, p2 = ctx.meta
         c = m1.shape[1]
         n2 = m2.shape[-1]
-        g = grad * (y > 0)  # at the batch norm's output, where the second pool took it
+        # at the batch norm's output, where the second pool took it: ReLU's own
+        # backward kernel, one pass (a product with the mask converts it to float first)
+        g = torch.ops.aten.threshold_backward(grad, y, 0)
         dbeta = g.sum(dim=(0, 2, 3))
         dgamma = ((g * m2).sum(dim=(0, 2, 3)) - mean * dbeta) * invstd
         coef = (invstd if gamma is None else gamma * invstd)[:, None]
