@@ -6,9 +6,11 @@ them through main memory and synchronises torch's thread pool. Applied to one
 batch item at a time, on one core per Python thread, the same operations work
 on a few megabytes that stay in that core's cache, and nothing synchronises
 until the end. torch operations release the GIL, so the threads run in
-parallel. Measured on the 2-core development machine (forward+backward,
-alternating in one process): W-M11's ``G(3, 3, 51)`` 0.56 s against 0.93 s,
-its fused stem 1.6 s against 2.4 s.
+parallel. Measured on the 2-core development machine with
+``benchmarks/ab_fast_paths.py`` (forward+backward, alternating in one
+process): W-M11's ``G(3, 3, 51)`` 0.61 s against 0.90 s and ``G(1, 3, 51)``
+0.35 s against 0.44 s; its fused stem the same either way (1.61 s against
+1.60 s).
 
 While the threads run, torch's own thread count is 1 (it is process-wide and
 restored afterwards); with one torch thread, one batch item, a non-CPU device
@@ -70,9 +72,11 @@ def batch_parallel(fn: Callable[..., Tensor], x: Tensor, *params: Tensor | None)
     return a tensor whose first axis is the batch. Gradients flow to ``x`` and
     to every tensor in ``params`` (``None`` entries are passed through).
     Inputs of fewer than ``MIN_ITEM`` elements per batch item run as one call:
-    measured on W-M11's group layers (2 cores), the threads pay from the
-    first stage's ``(51, 7, 5512)`` per item on (1.4x faster forward+backward)
-    and cost from the second stage's ``(51, 7, 1378)`` on (0.9x and less).
+    measured on W-M11's group layers (2 cores, ``benchmarks/ab_fast_paths.py``),
+    the threads pay from the first stage's ``(51, 7, 5512)`` per item on (1.25
+    to 1.6x faster forward+backward over runs), break even at the second
+    stage's ``(51, 7, 1378)`` (0.92 to 1.07x) and cost from the third on (0.75x
+    and less).
     """
     parallel = (
         x.device.type == "cpu"

@@ -232,13 +232,12 @@ class _DilatedProducts(torch.autograd.Function):
 
     ``y_b = sum_k W_k z_b[:, d k : d k + T]`` with ``W_k`` ``(C_out, C_eff)``: each
     product reads a shifted view of the window, and the backward pass is
-    ``K`` more products per gradient. On CPU, for a group layer's ``C_eff`` of
-    tens to hundreds of channels, measured faster than oneDNN's dilated
-    ``conv1d``: 6.4 against 9.6 ms backward, 3.2 against 3.5 ms forward for one
-    W-M11 item, ``(153 -> 51, 3 taps, dilation 16, 5512 samples)``, one thread.
-    oneDNN's convolution is faster on whole batches and where the output
-    outgrows the cache: 63 against 33 ms forward for one W-SampleCNN item,
-    ``(270 -> 90, 19683 samples)``.
+    ``K`` more products per gradient. On CPU, one batch item at a time, for a
+    group layer's ``C_eff`` of tens to hundreds of channels, measured faster
+    than oneDNN's dilated ``conv1d`` (``benchmarks/ab_fast_paths.py --only
+    group-products``): 1.03 to 1.23 times on W-M11's group layers, but 0.76
+    to 0.88 times on W-SampleCNN's, whose outputs outgrow the cache; oneDNN
+    is also faster on whole batches.
     """
 
     @staticmethod

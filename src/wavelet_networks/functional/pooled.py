@@ -90,8 +90,9 @@ def lifting_conv_max_pool1d(
 
     Threads: the batch items are shared among ``torch.get_num_threads()``
     Python threads, each running single-threaded operations (torch's thread
-    count is 1 while they run, and restored after), which measured a third
-    faster than one thread driving torch's thread pool (W-M11 stem, 2 cores).
+    count is 1 while they run, and restored after; see
+    :mod:`~wavelet_networks.functional._threads`). For the W-M11 stem this now
+    measures the same as one thread driving torch's thread pool (2 cores).
 
     Args:
         x: signal ``(batch, in_channels, time)``.

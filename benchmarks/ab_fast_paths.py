@@ -1,0 +1,153 @@
+"""Same-process A/B of the CPU fast paths against the paths they replace.
+
+Usage: ``PYTHONPATH=src python benchmarks/ab_fast_paths.py [--repeats N] [--only NAME ...]``
+
+Each comparison alternates the two variants ``--repeats`` times in one
+process (so both see the same machine load) and prints medians of wall time:
+
+- ``stem-threads``: the W-M11 stem (``LiftingStem``, batch 8, 88,200
+  samples) forward+backward, batch items on one Python thread per core
+  against one thread driving torch's thread pool;
+- ``stem-fused``: a W-M11 training step with the fused stem against its
+  layers one after the other;
+- ``group-threads``: W-M11's group layers forward+backward, one batch item
+  per core against one batched call (the threshold ``MIN_ITEM`` decides);
+- ``group-products``: the same layers on the threaded path, the dilated taps
+  as matrix products (whatever the output size) against oneDNN's ``conv1d``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+import wavelet_networks as wn
+from wavelet_networks import bench
+from wavelet_networks.functional import _threads, conv, pooled
+from wavelet_networks.nn import stem as stem_module
+
+GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, batch 8,
+    (51, 51, 3, (8, 51, 9, 5512)),
+    (51, 51, 1, (8, 51, 7, 5512)),
+    (51, 102, 3, (8, 51, 7, 1378)),
+    (102, 102, 1, (8, 102, 5, 1378)),
+    (102, 204, 3, (8, 102, 5, 344)),
+    (204, 408, 3, (8, 204, 3, 86)),
+    (90, 90, 3, (2, 90, 9, 19683)),  # and W-SampleCNN's first two at batch 2 (of 23)
+    (90, 90, 1, (2, 90, 7, 6561)),
+]
+
+
+def _ab(name: str, run: Callable[[], None], variants: dict[str, Callable[[], None]], repeats: int):
+    """Time ``run`` under each variant's setup, alternating; print the medians."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(repeats):
+        for label, setup in variants.items():
+            setup()
+            start = time.perf_counter()
+            run()
+            times[label].append(time.perf_counter() - start)
+    medians = {label: statistics.median(ts) for label, ts in times.items()}
+    (a, ta), (b, tb) = medians.items()
+    print(f"{name:36s} {a} {ta:7.3f} s   {b} {tb:7.3f} s   {b}/{a} {tb / ta:5.2f}", flush=True)
+
+
+def _fwd_bwd(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        inp = x.clone().requires_grad_(x.dim() == 4)
+        out = module(inp)
+        out.backward(torch.ones_like(out))
+
+    return run
+
+
+def stem_threads(repeats: int) -> None:
+    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+    split = _threads.split_batch
+
+    def one_thread(batch, work):
+        return [work(list(range(batch)))]
+
+    def use(fn):
+        return lambda: setattr(pooled, "split_batch", fn)
+
+    _ab(
+        "W-M11 stem fwd+bwd",
+        _fwd_bwd(stem, torch.randn(8, 1, 88200)),
+        {"threads": use(split), "one-thread": use(one_thread)},
+        repeats,
+    )
+    pooled.split_batch = split
+
+
+def stem_fused(repeats: int) -> None:
+    model = bench.build_wm11()
+    step = bench._training_step(model, torch.randn(8, 1, 88200), torch.randint(0, 10, (8,)))
+    step()
+    fusable = stem_module.LiftingStem._fusable
+
+    def use(fn):
+        return lambda: setattr(stem_module.LiftingStem, "_fusable", fn)
+
+    _ab(
+        "W-M11 training step",
+        step,
+        {"fused-stem": use(fusable), "layers": use(lambda self: False)},
+        repeats,
+    )
+    stem_module.LiftingStem._fusable = fusable
+
+
+def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str]):
+    owner, name = attr
+    saved = getattr(owner, name)
+    for c_in, c_out, m, shape in GROUP_LAYERS:
+        layer = wn.nn.GroupConv1d(c_in, c_out, 3, scale_kernel_size=m)
+        _ab(
+            f"G({m},3,{c_out}) {shape}",
+            _fwd_bwd(layer, torch.randn(shape)),
+            {labels[0]: lambda: setattr(owner, name, on), labels[1]: lambda: setattr(owner, name, off)},
+            repeats,
+        )
+    setattr(owner, name, saved)
+
+
+def group_threads(repeats: int) -> None:
+    _group(repeats, (_threads, "MIN_ITEM"), 0, 10**12, ("per-item", "batched"))
+
+
+def group_products(repeats: int) -> None:
+    saved = _threads.MIN_ITEM, conv.PRODUCT_OUTPUT
+    _threads.MIN_ITEM = 0  # every layer on the per-item path, where the products apply
+    conv.PRODUCT_OUTPUT = 10**12  # and the products at every output size
+    _group(repeats, (conv, "PRODUCT_CHANNELS"), 32, 10**9, ("products", "conv1d"))
+    _threads.MIN_ITEM, conv.PRODUCT_OUTPUT = saved
+
+
+COMPARISONS = {
+    "stem-threads": stem_threads,
+    "stem-fused": stem_fused,
+    "group-threads": group_threads,
+    "group-products": group_products,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=sorted(COMPARISONS), default=None)
+    args = parser.parse_args(argv)
+    print(bench.machine_description(torch.device("cpu")))
+    torch.manual_seed(0)
+    for name, fn in COMPARISONS.items():
+        if args.only is None or name in args.only:
+            fn(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
