@@ -205,8 +205,8 @@ def _factorized(
     """
     windows = _factorized_windows(x, weight.shape[-1], base, num_out, order, padding, group_taps)
     # one batch item at a time (the threaded path of functional._threads) with a
-    # small output: products measured 7 to 14% faster per W-M11 first-stage layer;
-    # on whole batches, or outputs that outgrow the cache (W-SampleCNN), slower
+    # small output: products measured faster on W-M11's layers; on whole batches,
+    # or outputs that outgrow the cache (W-SampleCNN), slower (see _DilatedProducts)
     k = weight.shape[-1]
     as_products = (
         stride == 1

@@ -358,13 +358,15 @@ def _pool_forward(
     order: int,
     padding: str,
     pool: int,
-    on_row: Callable[[Tensor, int, int], None] | None = None,
+    row_hook: Callable[[Tensor], Callable[[int, int], None]] | None = None,
 ) -> tuple[Tensor, dict[tuple[int, int], list[Tensor]]]:
     """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and the offsets of the maxima.
 
-    ``on_row(out, b, j)`` runs as soon as row ``out[b, :, j]`` is complete
-    (while it is still warm in cache), for work that follows the pooling; rows
-    of different batch items may run at the same time in different threads.
+    ``row_hook(out)`` is called once with the (not yet filled) output; the
+    function it returns runs with ``(b, j)`` as soon as row ``out[b, :, j]`` is
+    complete (while it is still warm in cache), for work that follows the
+    pooling. Rows of different batch items may run at the same time in
+    different threads.
     """
     batch, c_in = x.shape[:2]
     c_out, _, k = weight.shape
@@ -372,6 +374,7 @@ def _pool_forward(
     levels = _levels(x, k, base, num_scales, order, padding, pool)
     out = x.new_empty(batch, c_out, num_scales, levels[0][-1])
     offsets: dict[tuple[int, int], list[Tensor]] = {}
+    on_row = None if row_hook is None else row_hook(out)
 
     def work(items: list[int]) -> None:
         for j, (zp, d, q, nq, _) in enumerate(levels):
@@ -386,7 +389,7 @@ def _pool_forward(
                     y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
                     level.append(_pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool]))
                 if on_row is not None:
-                    on_row(out, b, j)
+                    on_row(b, j)
 
     split_batch(batch, work)
     return out, offsets

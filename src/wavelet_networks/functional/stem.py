@@ -31,8 +31,6 @@ formed row by row inside the lifting's backward pass (see
 
 from __future__ import annotations
 
-import threading
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -158,23 +156,18 @@ class _LiftingStem(torch.autograd.Function):
         flat = flat if flat is not None and len(flat) else None
         rows: dict[str, Tensor] = {}
 
-        lock = threading.Lock()
-
-        def allocate(out: Tensor) -> None:
+        def row_hook(out: Tensor):
             batch, n2 = out.shape[0], out.shape[-1] // p2
             rows["m2"] = out.new_empty(batch, c, num_scales, n2)
             rows["off2"] = torch.empty(rows["m2"].shape, dtype=torch.uint8)
             rows["var"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
             rows["mean"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
+            return lambda b, j: on_row(out[b, :, j], b, j)
 
-        def on_row(out: Tensor, b: int, j: int) -> None:
-            with lock:  # shapes are known once the first row exists (rows run in threads)
-                if not rows:
-                    allocate(out)
-            row = out[b, :, j]
+        def on_row(row: Tensor, b: int, j: int) -> None:
             if use_batch:  # two passes (the mean, then the deviations from it): stable,
-                # and on one thread a fifth of torch.var_mean's time and half that of
-                # float64 sums (which copy the row to float64)
+                # and faster on these strided rows than torch.var_mean or float64 sums
+                # (which copy the row to float64)
                 mu = row.mean(dim=1, keepdim=True)
                 spread = torch.linalg.vector_norm(row - mu, dim=1)
                 rows["mean"][b, j] = mu.squeeze(1)
@@ -190,7 +183,7 @@ class _LiftingStem(torch.autograd.Function):
             rows["m2"][b, :, j] = best
             rows["off2"][b, :, j] = off
 
-        m1, offsets = _pool_forward(x, weight, base, num_scales, order, padding, p1, on_row)
+        m1, offsets = _pool_forward(x, weight, base, num_scales, order, padding, p1, row_hook)
         m2, off2 = rows["m2"], rows["off2"]
         if sign is not None:
             m2 *= sign[:, :, None]
