@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -15,3 +16,9 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def default_cache_dir() -> Path:
+    """``$WAVELET_NETWORKS_CACHE`` or ``~/.cache/wavelet_networks``."""
+    env = os.environ.get("WAVELET_NETWORKS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "wavelet_networks"

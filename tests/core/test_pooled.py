@@ -30,8 +30,8 @@ def outputs_and_weight_grads(fn, x, weight, bias, seed=0):
         (2, 1, 1000, 5, 9, 5, 4, "same"),  # pool over r (d < P) and over phases (d >= P)
         (2, 3, 777, 4, 7, 6, 4, "same"),  # several input channels, odd length
         (1, 2, 500, 3, 5, 4, 2, "same"),
-        (2, 1, 1200, 4, 9, 4, 8, "same"),
-        (1, 1, 1300, 3, 6, 5, 16, "same"),  # even kernel, pool = BLOCK
+        (2, 1, 1200, 4, 9, 4, 8, "same"),  # pool = BLOCK
+        (1, 1, 1300, 3, 6, 5, 16, "same"),  # even kernel, pool = 2 BLOCK (time order at d < 16)
         (2, 1, 37, 3, 5, 3, 4, "same"),  # shorter than one block
         (2, 2, 900, 3, 5, 3, 4, "valid"),
         (2, 1, 700, 4, 3, 5, 3, "same"),  # W-SampleCNN: pool 3 on dyadic scales, time order

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
+from wavelet_networks._machine import default_cache_dir
 from wavelet_networks.data.audio import (
     AudioDecodeError,
     fix_length,
@@ -225,14 +226,6 @@ def decode_all(
 def cache_subdir(cache_dir: str | Path, name: str, sample_rate: int, dtype: str) -> Path:
     """The directory holding one data set's cache for one sample rate and dtype."""
     return Path(cache_dir).expanduser() / f"{name}_sr{int(sample_rate)}_{dtype}"
-
-
-def default_cache_dir() -> Path:
-    """``$WAVELET_NETWORKS_CACHE`` or ``~/.cache/wavelet_networks``."""
-    import os
-
-    env = os.environ.get("WAVELET_NETWORKS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "wavelet_networks"
 
 
 class AudioClipDataModule(WaveformDataModule):

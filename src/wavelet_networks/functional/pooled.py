@@ -25,14 +25,18 @@ Toeplitz product
 (``m < R + K - 1``; ``T`` is zero outside ``0 <= m - r < K``). The rows of
 ``X`` overlap by ``K - 1`` samples, so building it copies the input only
 ``(R + K - 1) / R`` times instead of the ``K`` times of an im2col, and the
-product does ``(R + K - 1) / K`` times the useful arithmetic. ``R`` of 8, 16
-and 32 with 512 to 4096 rows per product measured within 10% of each other at
-the W-M11 shape (2-core AMD EPYC); with ``R = 16`` pools of up to 16 on
-dyadic scales need no reordering copy (see :func:`_layout`).
+product does ``(R + K - 1) / K`` times the useful arithmetic. Once the
+pooling ran as compiled loops, ``R = 8`` (1.09 times the arithmetic at
+``K = 79``) measured faster than 16 and 32 at the W-M11 stem (see
+``benchmarks/ab_fast_paths.py``); with ``R = 8`` pools of up to 8 on dyadic
+scales need no reordering copy (see :func:`_layout`).
 
-The backward pass scatters the pooled gradient to the positions of the maxima
-(saved as one byte each) and forms the weight gradient as ``X^T dY``, summed
-along the Toeplitz diagonals once at the end.
+The pooling keeps the offset of each maximum in its window (one byte). The
+backward pass writes the pooled gradient at those offsets and zeros elsewhere
+(``dY``) and forms the weight gradient as ``X^T dY``, summed along the Toeplitz
+diagonals once at the end. Both the pooling and its adjoint run as compiled
+loops (:mod:`~wavelet_networks.functional._native`) when a C compiler is
+available, else as torch operations with the same results.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wavelet_networks._validation import check_choice, check_positive_int, check_signal
+from wavelet_networks.functional import _native
 from wavelet_networks.functional._threads import split_batch
 from wavelet_networks.functional.conv import (
     PADDINGS,
@@ -58,7 +63,7 @@ from wavelet_networks.splines import check_order
 
 __all__ = ["lifting_conv_max_pool1d"]
 
-BLOCK = 16  # R: outputs per Toeplitz row
+BLOCK = 8  # R: outputs per Toeplitz row
 ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
 
 
@@ -285,8 +290,16 @@ def _pool(y: Tensor, d: int, nq: int, pool: int, dest: Tensor) -> Tensor:
 
     Returns the offsets of the maxima (uint8, window layout).
     """
-    best, offset = _tournament(_window(y, d, nq, pool))
-    if dest.shape[1] == nq * BLOCK * d // pool:  # one copy, straight into time order
+    entries = _window(y, d, nq, pool)
+    whole = dest.shape[1] == nq * BLOCK * d // pool
+    if _native.available(y.dtype, y.device):
+        if whole:  # straight into time order
+            return _native.window_max(entries, _window_layout(dest, d, nq, pool))
+        best = y.new_empty(entries[0].shape)
+        offset = _native.window_max(entries, best)
+    else:
+        best, offset = _tournament(entries)
+    if whole:  # one copy, straight into time order
         _window_layout(dest, d, nq, pool).copy_(best)
     else:
         dest.copy_(_time_order(best, d, pool)[:, : dest.shape[1]])
@@ -301,8 +314,17 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tenso
     (twice as fast as comparing with every offset and multiplying).
     """
     c = grad.shape[0]
-    g = _window_layout(grad, d, nq, pool).unsqueeze(1)
     layout = _layout(d, pool)
+    if _native.available(grad.dtype, grad.device):
+        g = _window_layout(grad, d, nq, pool)
+        if layout == "time":
+            dt = grad.new_empty(g.shape[0], pool, c)
+            _native.window_unmax(g, offset, [dt[:, a] for a in range(pool)])
+            return dt.view(nq, BLOCK, d, c).permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
+        dy = out[: d * nq * BLOCK * c].view(d * nq, BLOCK * c)
+        _native.window_unmax(g, offset, _window(dy, d, nq, pool))
+        return dy
+    g = _window_layout(grad, d, nq, pool).unsqueeze(1)
     if layout == "time":  # entry a of window tau is time P tau + a
         dt = grad.new_zeros(g.shape[0], pool, c).scatter_(1, offset.long().unsqueeze(1), g)
         return dt.view(nq, BLOCK, d, c).permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)

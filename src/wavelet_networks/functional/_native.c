@@ -1,0 +1,99 @@
+/* Compiled loops of the fused lifting + max pool (see pooled.py and _native.py).
+ *
+ * A pooling window's P entries are P strided views of one matrix product, all
+ * of shape (n0, n1, n2, C) with the same strides (s0, s1, s2, 1) and their own
+ * offsets; the windows, in that (n0, n1, n2, C) order, are contiguous arrays
+ * here. Every loop runs over the C contiguous channels, innermost, and
+ * streams the P entries once: the torch tournament it replaces passes over
+ * them log2(P) times and writes temporaries.
+ * Pure C on raw pointers: no torch headers (a one-second compile), called via
+ * ctypes, which releases the GIL. The inner loops take restrict pointers and
+ * compare and select at one width (the entry index as T), so that the
+ * compiler vectorises them.
+ */
+#include <stdint.h>
+
+#define CHUNK 64 /* channels per pass: the running maxima stay in registers or L1 */
+
+#define DEFINE(T, S)                                                                 \
+__attribute__((noinline)) static void first_##S(const T *restrict e, T *restrict best, T *restrict arg,        \
+                      long w) {                                                      \
+    for (long c = 0; c < w; ++c) { best[c] = e[c]; arg[c] = 0; }                     \
+}                                                                                    \
+                                                                                     \
+/* NaN wins, else the first of ties, as max_pool1d */                                \
+__attribute__((noinline)) static void update_##S(const T *restrict e, T *restrict best, T *restrict arg,       \
+                       T a, long w) {                                                \
+    for (long c = 0; c < w; ++c) {                                                   \
+        T v = e[c];                                                                  \
+        int later = (v > best[c]) | (v != v);                                        \
+        best[c] = later ? v : best[c];                                               \
+        arg[c] = later ? a : arg[c];                                                 \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+__attribute__((noinline)) static void store_##S(const T *restrict best,               \
+                                                const T *restrict arg, T *restrict b, \
+                                                long bc, uint8_t *restrict o,        \
+                                                long w) {                            \
+    for (long c = 0; c < w; ++c) { b[c * bc] = best[c]; o[c] = (uint8_t)arg[c]; }    \
+}                                                                                    \
+                                                                                     \
+__attribute__((noinline)) static void load_##S(const T *restrict g, long gc,          \
+                                               const uint8_t *restrict o,            \
+                                               T *restrict grad, T *restrict arg,    \
+                                               long w) {                             \
+    for (long c = 0; c < w; ++c) { grad[c] = g[c * gc]; arg[c] = (T)o[c]; }          \
+}                                                                                    \
+                                                                                     \
+__attribute__((noinline)) static void scatter_##S(const T *restrict g,                \
+                                                  const T *restrict arg,             \
+                                                  T *restrict e, T a, long w) {      \
+    for (long c = 0; c < w; ++c) { T v = g[c]; e[c] = arg[c] == a ? v : (T)0; }       \
+}                                                                                    \
+                                                                                     \
+/* best = max over the entries (written at best + i0 b0 + i1 b1 + i2 b2 + c bc),     \
+ * off = the entry it came from (contiguous) */                                      \
+void wn_max_##S(const T *y, const long *entry, long P, long n0, long n1, long n2,    \
+                long s0, long s1, long s2, long C, T *best, long b0, long b1,        \
+                long b2, long bc, uint8_t *off) {                                    \
+    T bb[CHUNK], aa[CHUNK];                                                          \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1)                                             \
+            for (long i2 = 0; i2 < n2; ++i2) {                                       \
+                const T *p = y + i0 * s0 + i1 * s1 + i2 * s2;                        \
+                long at = ((i0 * n1 + i1) * n2 + i2) * C;                            \
+                for (long c0 = 0; c0 < C; c0 += CHUNK) {                             \
+                    long w = C - c0 < CHUNK ? C - c0 : CHUNK;                        \
+                    first_##S(p + entry[0] + c0, bb, aa, w);                         \
+                    for (long a = 1; a < P; ++a)                                     \
+                        update_##S(p + entry[a] + c0, bb, aa, (T)a, w);              \
+                    store_##S(bb, aa, best + i0 * b0 + i1 * b1 + i2 * b2 + c0 * bc, bc, \
+                              off + at + c0, w);                                     \
+                }                                                                    \
+            }                                                                        \
+}                                                                                    \
+                                                                                     \
+/* Adjoint: entry a of dy gets g (at g + i0 g0 + i1 g1 + i2 g2 + c gc) where         \
+ * off == a, zero elsewhere */                                                       \
+void wn_unmax_##S(const T *g, long g0, long g1, long g2, long gc, const uint8_t *off, \
+                  long P, long n0, long n1, long n2, long C, T *dy,                  \
+                  const long *entry, long s0, long s1, long s2) {                    \
+    T gg[CHUNK], aa[CHUNK];                                                          \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1)                                             \
+            for (long i2 = 0; i2 < n2; ++i2) {                                       \
+                T *p = dy + i0 * s0 + i1 * s1 + i2 * s2;                             \
+                long at = ((i0 * n1 + i1) * n2 + i2) * C;                            \
+                for (long c0 = 0; c0 < C; c0 += CHUNK) {                             \
+                    long w = C - c0 < CHUNK ? C - c0 : CHUNK;                        \
+                    load_##S(g + i0 * g0 + i1 * g1 + i2 * g2 + c0 * gc, gc,          \
+                             off + at + c0, gg, aa, w);                              \
+                    for (long a = 0; a < P; ++a)                                     \
+                        scatter_##S(gg, aa, p + entry[a] + c0, (T)a, w);             \
+                }                                                                    \
+            }                                                                        \
+}
+
+DEFINE(float, f32)
+DEFINE(double, f64)

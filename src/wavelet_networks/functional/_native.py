@@ -1,0 +1,193 @@
+"""Compiled loops for the fused lifting's pooling (``_native.c``), built once per machine.
+
+The fused lifting (:mod:`~wavelet_networks.functional.pooled`) pools every
+matrix product while it is in cache. Written in torch operations, the pool
+and its adjoint pass over the product several times (a tournament of
+``maximum`` and comparisons; zeros and a scatter); the loops in ``_native.c``
+pass once. They are plain C on raw pointers, so building them takes the C
+compiler about a second and needs no torch headers; ctypes calls them and
+releases the GIL, so the batch threads of
+:mod:`~wavelet_networks.functional._threads` run them in parallel.
+
+The library is compiled on first use with ``$CC`` (else ``cc``) and kept in
+``$WAVELET_NETWORKS_CACHE/native`` (default ``~/.cache/wavelet_networks``),
+under a name that hashes the source, the compiler and the platform. Where no
+compiler works, a warning says why once and the torch operations are used:
+the results are the same. ``WAVELET_NETWORKS_NATIVE=0`` turns the loops off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from wavelet_networks._machine import default_cache_dir
+
+__all__ = ["available", "library", "use_native", "window_max", "window_unmax"]
+
+SOURCE = Path(__file__).with_name("_native.c")
+FLAGS = ("-O3", "-shared", "-fPIC")
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+
+_enabled = True  # see use_native
+
+
+def _compiler() -> str | None:
+    return (
+        os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    )
+
+
+def _build(cc: str) -> Path:
+    """Compile ``_native.c`` into the cache and return the library's path.
+
+    The cache is ``$WAVELET_NETWORKS_CACHE/native``, else (not writable) the
+    temporary directory. Written under a temporary name and renamed, so that
+    processes starting together (data-parallel ranks) never load half a file.
+    """
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256(
+        SOURCE.read_bytes()
+        + "\0".join([cc, version, *FLAGS, sys.platform, platform.machine()]).encode()
+    ).hexdigest()[:16]
+    name = f"wn_native-{key}.so"
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    places = [
+        default_cache_dir() / "native",
+        Path(tempfile.gettempdir()) / f"wavelet_networks-{user}",
+    ]
+    for directory in places:
+        if (directory / name).exists():
+            return directory / name
+    for directory in places:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
+        except OSError:
+            continue
+        os.close(fd)
+        try:
+            done = subprocess.run(
+                [cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300
+            )
+            if done.returncode != 0:
+                raise OSError(f"{cc} failed (exit {done.returncode}): {done.stderr.strip()[:2000]}")
+            os.replace(tmp, directory / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return directory / name
+    tried = ", ".join(map(str, places))
+    raise OSError(f"no writable directory for the compiled library (tried {tried})")
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The compiled loops, or ``None`` (turned off, or no working C compiler; warns once)."""
+    if os.environ.get("WAVELET_NETWORKS_NATIVE", "1") == "0":
+        return None
+    cc = _compiler()
+    try:
+        if cc is None:
+            raise OSError("no C compiler found (set CC, or install cc, gcc or clang)")
+        lib = ctypes.CDLL(str(_build(cc)))
+    except (OSError, subprocess.SubprocessError) as error:
+        warnings.warn(
+            f"wavelet-networks: the compiled pooling loops are unavailable ({error}); the fused "
+            "lifting layers use torch operations instead (same results, slower). "
+            "Set WAVELET_NETWORKS_NATIVE=0 to silence this.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    p, i = ctypes.c_void_p, ctypes.c_long
+    for suffix in DTYPES.values():
+        f = getattr(lib, f"wn_max_{suffix}")
+        f.argtypes, f.restype = [p, p, *[i] * 8, p, i, i, i, i, p], None
+        f = getattr(lib, f"wn_unmax_{suffix}")
+        f.argtypes, f.restype = [p, i, i, i, i, p, *[i] * 5, p, p, i, i, i], None
+    return lib
+
+
+@contextlib.contextmanager
+def use_native(enabled: bool) -> Iterator[None]:
+    """Turn the compiled loops on or off in this process (for tests and A/B measurements)."""
+    global _enabled
+    before, _enabled = _enabled, enabled
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def available(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether :func:`window_max` and :func:`window_unmax` apply (and are turned on)."""
+    return _enabled and device.type == "cpu" and dtype in DTYPES and library() is not None
+
+
+def _outer(t: Tensor) -> tuple[list[int], list[int]]:
+    """Shape and strides of ``t`` ``(..., C)`` without the last axis, padded to three axes."""
+    pad = 4 - t.dim()
+    assert 0 <= pad < 4
+    return [1] * pad + list(t.shape[:-1]), [0] * pad + list(t.stride()[:-1])
+
+
+def _entries(entries: list[Tensor]) -> tuple[ctypes.Array, list[int]]:
+    """The entries' offsets from the first, as a C ``long`` array, and their common strides.
+
+    The entries: views of one tensor, of one shape ``(..., C)`` (at most
+    three outer axes) and one set of strides, the channels contiguous.
+    """
+    first = entries[0]
+    assert all(e.shape == first.shape and e.stride() == first.stride() for e in entries)
+    assert first.stride(-1) == 1 and len(entries) < 256
+    start = first.storage_offset()
+    offsets = (ctypes.c_long * len(entries))(*(e.storage_offset() - start for e in entries))
+    return offsets, _outer(first)[1]
+
+
+def window_max(entries: list[Tensor], best: Tensor) -> Tensor:
+    """Write the elementwise maximum of a window's ``entries`` into ``best``; return the argmax.
+
+    As :func:`~wavelet_networks.functional.pooled._tournament`: NaN wins, else
+    the first of ties. ``best``: any view of the entries' shape; the index of
+    the entry each maximum came from is returned contiguous, uint8.
+    """
+    first = entries[0]
+    assert best.shape == first.shape and best.dtype == first.dtype
+    offsets, (s0, s1, s2) = _entries(entries)
+    (n0, n1, n2), (b0, b1, b2) = _outer(best)
+    off = torch.empty(first.shape, dtype=torch.uint8)
+    fn = getattr(library(), f"wn_max_{DTYPES[first.dtype]}")
+    fn(first.data_ptr(), offsets, len(entries), n0, n1, n2, s0, s1, s2, first.shape[-1],
+       best.data_ptr(), b0, b1, b2, best.stride(-1), off.data_ptr())  # fmt: skip
+    return off
+
+
+def window_unmax(grad: Tensor, off: Tensor, entries: list[Tensor]) -> None:
+    """Adjoint of :func:`window_max`: write ``grad`` into entry ``off``, zeros into the others.
+
+    ``grad``: any view of the entries' shape; ``off``: contiguous uint8 of
+    that shape; ``entries``: views of the tensor written into.
+    """
+    first = entries[0]
+    assert off.is_contiguous() and grad.shape == first.shape == off.shape
+    offsets, (s0, s1, s2) = _entries(entries)
+    (n0, n1, n2), (g0, g1, g2) = _outer(grad)
+    fn = getattr(library(), f"wn_unmax_{DTYPES[grad.dtype]}")
+    fn(grad.data_ptr(), g0, g1, g2, grad.stride(-1), off.data_ptr(), len(entries), n0, n1, n2,
+       first.shape[-1], first.data_ptr(), offsets, s0, s1, s2)  # fmt: skip

@@ -1,0 +1,211 @@
+"""The compiled pooling loops against the torch operations they replace."""
+
+import warnings
+
+import pytest
+import torch
+
+from wavelet_networks import functional as WF
+from wavelet_networks.functional import _native, pooled
+from wavelet_networks.grid import ScaleGrid
+
+needs_library = pytest.mark.skipif(
+    _native.library() is None, reason="no working C compiler: the compiled loops are unavailable"
+)
+
+
+@pytest.fixture
+def fresh_library(monkeypatch, tmp_path):
+    """``library()`` rebuilt from scratch in an empty cache, and cleared again afterwards."""
+    monkeypatch.setenv("WAVELET_NETWORKS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    _native.library.cache_clear()
+    yield tmp_path
+    _native.library.cache_clear()
+
+
+def product(d, nq, c, dtype, gen, ties=False, nan=False):
+    """A random product ``Y`` ``(d * nq, BLOCK * c)``, optionally with ties and NaNs."""
+    y = torch.randn(d * nq, pooled.BLOCK * c, generator=gen, dtype=dtype)
+    if ties:  # few distinct values: many windows hold their maximum twice
+        y = torch.round(y * 1.5)
+    if nan:
+        y.view(-1)[torch.randperm(y.numel(), generator=gen)[: y.numel() // 50]] = float("nan")
+    return y
+
+
+@needs_library
+@pytest.mark.parametrize(
+    "d, pool",
+    [(1, 4), (2, 4), (4, 4), (16, 4), (1, 2), (2, 8), (8, 2), (1, 3), (2, 3), (4, 5), (1, 16)],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["random", "ties", "nan"])
+def test_pool_matches_tournament(d, pool, dtype, kind):
+    gen = torch.Generator().manual_seed(d * 100 + pool)
+    nq = pool * 3  # whole windows in every layout
+    y = product(d, nq, 70, dtype, gen, ties=kind == "ties", nan=kind == "nan")  # 70 > CHUNK
+    n = nq * pooled.BLOCK * d // pool
+    out = {}
+    for native in (True, False):
+        dest = torch.full((70, n + 5), 7.0, dtype=dtype)
+        with _native.use_native(native):
+            offset = pooled._pool(y, d, nq, pool, dest[:, :n])
+        out[native] = dest, offset
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=0, atol=0, equal_nan=True)
+    assert (out[True][0][:, n:] == 7.0).all()  # nothing written past the destination
+    offset = out[True][1]
+    entries = torch.stack(pooled._window(y, d, nq, pool))
+    picked = entries.gather(0, offset.long().unsqueeze(0)).squeeze(0)
+    if kind == "nan":  # as max_pool1d: a NaN wins (the tournament's index may point elsewhere)
+        best = entries.amax(dim=0)
+        assert torch.isnan(picked[torch.isnan(best)]).all()
+        assert torch.equal(offset[~torch.isnan(best)], out[False][1][~torch.isnan(best)])
+    else:
+        assert torch.equal(offset, out[False][1])
+        assert torch.equal(picked, entries.amax(dim=0))
+
+
+@needs_library
+@pytest.mark.parametrize("d, pool", [(1, 4), (2, 4), (16, 4), (2, 8), (1, 3), (4, 5)])
+def test_pool_cut_short(d, pool):
+    """The last product of a row fills only part of its destination."""
+    gen = torch.Generator().manual_seed(3)
+    nq = pool * 2
+    y = product(d, nq, 9, torch.float32, gen)
+    n = nq * pooled.BLOCK * d // pool - 3
+    out = {}
+    for native in (True, False):
+        dest = torch.zeros(9, n)
+        with _native.use_native(native):
+            out[native] = dest, pooled._pool(y, d, nq, pool, dest)
+    assert torch.equal(out[True][0], out[False][0])
+    assert torch.equal(out[True][1], out[False][1])
+
+
+@needs_library
+@pytest.mark.parametrize(
+    "d, pool", [(1, 4), (2, 4), (4, 4), (16, 4), (2, 8), (1, 3), (2, 3), (4, 5)]
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unpool_matches_scatter(d, pool, dtype):
+    gen = torch.Generator().manual_seed(d + pool)
+    nq, c = pool * 2, 70
+    y = product(d, nq, c, dtype, gen, ties=True)
+    n = nq * pooled.BLOCK * d // pool
+    with _native.use_native(False):
+        offset = pooled._pool(y, d, nq, pool, torch.empty(c, n, dtype=dtype))
+    grad = torch.randn(c, n + 4, generator=gen, dtype=dtype)[:, 2 : n + 2]  # a strided view
+    out = {}
+    for native in (True, False):
+        buffer = torch.full((y.numel() + 10,), 3.0, dtype=dtype)
+        with _native.use_native(native):
+            dy = pooled._unpool(grad, offset, d, nq, pool, buffer).clone()
+        out[native] = dy
+    assert torch.equal(out[True], out[False])
+    # the adjoint: every gradient lands once, the rest is zero
+    assert (out[True] != 0).sum() == (grad != 0).sum()
+    torch.testing.assert_close(out[True].sum(), grad.sum())
+
+
+@needs_library
+@pytest.mark.parametrize(
+    "pool, base, num_scales",
+    [(4, 2.0, 9), (3, 2.0, 5), (2, 3.0, 4), (5, 2.0, 6), (16, 2.0, 6), (8, 2.0, 5)],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_lifting_same_either_way(pool, base, num_scales, dtype):
+    gen = torch.Generator().manual_seed(pool)
+    x = torch.randn(3, 2, 1501, generator=gen, dtype=dtype)
+    w = torch.randn(7, 2, 9, generator=gen, dtype=dtype)
+    grid = ScaleGrid(num_scales, base)
+    out = {}
+    for native in (True, False):
+        wg = w.clone().requires_grad_(True)
+        with _native.use_native(native):
+            y = WF.lifting_conv_max_pool1d(x, wg, grid, pool)
+            (dw,) = torch.autograd.grad(y, wg, torch.ones_like(y))
+        out[native] = y, dw
+    assert torch.equal(out[True][0], out[False][0])
+    torch.testing.assert_close(out[True][1], out[False][1], rtol=1e-6, atol=1e-6)
+
+
+@needs_library
+@pytest.mark.parametrize("pools", [(4, 4), (2, 3), (3, 2)])
+def test_fused_stem_same_either_way(pools):
+    gen = torch.Generator().manual_seed(sum(pools))
+    x = torch.randn(3, 1, 1200, generator=gen)
+    w = torch.randn(6, 1, 9, generator=gen)
+    gamma = torch.rand(6, generator=gen) + 0.5
+    gamma[0] = -1.0
+    beta = torch.randn(6, generator=gen)
+    seed = torch.Generator().manual_seed(7)
+    out = {}
+    for native in (True, False):
+        params = [t.clone().requires_grad_(True) for t in (w, gamma, beta)]
+        with _native.use_native(native):
+            y = WF.lifting_stem(x, params[0], ScaleGrid(5), pools, None, None, *params[1:], True)
+            g = torch.randn(y.shape, generator=seed.manual_seed(7))
+            grads = torch.autograd.grad(y, params, g)
+        out[native] = y, grads
+    assert torch.equal(out[True][0], out[False][0])
+    for a, b in zip(out[True][1], out[False][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_available_only_for_cpu_float32_and_float64():
+    assert not _native.available(torch.bfloat16, torch.device("cpu"))
+    assert not _native.available(torch.float32, torch.device("meta"))
+    with _native.use_native(False):
+        assert not _native.available(torch.float32, torch.device("cpu"))
+    assert _native.available(torch.float32, torch.device("cpu")) == (_native.library() is not None)
+
+
+def test_turned_off_by_environment(fresh_library, monkeypatch):
+    monkeypatch.setenv("WAVELET_NETWORKS_NATIVE", "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _native.library() is None
+    assert not _native.available(torch.float32, torch.device("cpu"))
+
+
+def test_missing_compiler_warns_and_falls_back(fresh_library, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_library / "no-such-compiler"))
+    with pytest.warns(RuntimeWarning, match="compiled pooling loops are unavailable"):
+        assert _native.library() is None
+    # the layers still work, through torch operations
+    x, w = torch.randn(1, 1, 300), torch.randn(3, 1, 5)
+    y = WF.lifting_conv_max_pool1d(x, w, ScaleGrid(3), 4)
+    assert y.shape == (1, 3, 3, 75)
+
+
+def test_failing_compiler_names_its_error(fresh_library, monkeypatch):
+    script = fresh_library / "broken-cc"
+    script.write_text(
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho 'cc: out of coffee' >&2\nexit 3\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("CC", str(script))
+    with pytest.warns(RuntimeWarning, match="out of coffee"):
+        assert _native.library() is None
+    assert not list((fresh_library / "cache" / "native").glob("*"))  # no half-written library
+
+
+@needs_library
+def test_built_once_into_the_cache(fresh_library):
+    assert _native.library() is not None
+    built = list((fresh_library / "cache" / "native").glob("wn_native-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    _native.library.cache_clear()
+    assert _native.library() is not None
+    assert built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+
+
+@needs_library
+def test_unwritable_cache_falls_back_to_temporary_directory(fresh_library, monkeypatch):
+    blocker = fresh_library / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("WAVELET_NETWORKS_CACHE", str(blocker))  # a file: mkdir fails beneath it
+    assert _native.library() is not None
+    assert list((fresh_library / "tmp").glob("wavelet_networks-*/wn_native-*.so"))
