@@ -10,6 +10,11 @@ process (so both see the same machine load) and prints medians of wall time:
   against one thread driving torch's thread pool;
 - ``stem-fused``: a W-M11 training step with the fused stem against its
   layers one after the other;
+- ``stem-native``: the W-M11 stem forward+backward with the pooling and its
+  adjoint as compiled loops (``functional/_native.c``) against torch
+  operations;
+- ``stem-block``: the same with ``R = 8`` outputs per Toeplitz row against
+  ``R = 16`` and ``R = 32``;
 - ``group-threads``: W-M11's group layers forward+backward, one batch item
   per core against one batched call (the threshold ``MIN_ITEM`` decides);
 - ``group-products``: the same layers on the threaded path, the dilated taps
@@ -27,7 +32,7 @@ import torch
 
 import wavelet_networks as wn
 from wavelet_networks import bench
-from wavelet_networks.functional import _threads, conv, pooled
+from wavelet_networks.functional import _native, _threads, conv, pooled
 from wavelet_networks.nn import stem as stem_module
 
 GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, batch 8,
@@ -102,6 +107,42 @@ def stem_fused(repeats: int) -> None:
     stem_module.LiftingStem._fusable = fusable
 
 
+def stem_native(repeats: int) -> None:
+    if _native.library() is None:
+        print("stem-native: skipped, the compiled loops are unavailable")
+        return
+    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+
+    def use(flag):
+        return lambda: setattr(_native, "_enabled", flag)
+
+    _ab(
+        "W-M11 stem fwd+bwd",
+        _fwd_bwd(stem, torch.randn(8, 1, 88200)),
+        {"native": use(True), "torch": use(False)},
+        repeats,
+    )
+    _native._enabled = True
+
+
+def stem_block(repeats: int) -> None:
+    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+    saved = pooled.BLOCK
+    x = torch.randn(8, 1, 88200)
+
+    def use(block):
+        return lambda: setattr(pooled, "BLOCK", block)
+
+    for other in (16, 32):
+        _ab(
+            "W-M11 stem fwd+bwd",
+            _fwd_bwd(stem, x),
+            {f"R={saved}": use(saved), f"R={other}": use(other)},
+            repeats,
+        )
+    pooled.BLOCK = saved
+
+
 def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str]):
     owner, name = attr
     saved = getattr(owner, name)
@@ -131,6 +172,8 @@ def group_products(repeats: int) -> None:
 COMPARISONS = {
     "stem-threads": stem_threads,
     "stem-fused": stem_fused,
+    "stem-native": stem_native,
+    "stem-block": stem_block,
     "group-threads": group_threads,
     "group-products": group_products,
 }
