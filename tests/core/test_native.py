@@ -127,7 +127,9 @@ def test_fused_lifting_same_either_way(pool, base, num_scales, dtype):
             (dw,) = torch.autograd.grad(y, wg, torch.ones_like(y))
         out[native] = y, dw
     assert torch.equal(out[True][0], out[False][0])
-    torch.testing.assert_close(out[True][1], out[False][1], rtol=1e-6, atol=1e-6)
+    # weight gradients are sums of ~10^4 terms: compare relative to their norm
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert (out[True][1] - out[False][1]).norm() <= tol * out[False][1].norm()
 
 
 @needs_library

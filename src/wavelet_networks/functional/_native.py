@@ -135,12 +135,17 @@ def use_native(enabled: bool) -> Iterator[None]:
 
 
 def available(dtype: torch.dtype, device: torch.device) -> bool:
-    """Whether :func:`window_max` and :func:`window_unmax` apply (and are turned on)."""
-    return _enabled and device.type == "cpu" and dtype in DTYPES and library() is not None
+    """Whether the compiled loops apply to tensors of this type (and are turned on).
+
+    Not while ``torch.compile`` traces: the torch operations are what it can fuse.
+    """
+    if not _enabled or torch.compiler.is_compiling():
+        return False
+    return device.type == "cpu" and dtype in DTYPES and library() is not None
 
 
 def _outer(t: Tensor) -> tuple[list[int], list[int]]:
-    """Shape and strides of ``t`` ``(..., C)`` without the last axis, padded to three axes."""
+    """Shape and strides of ``t`` without its last axis, padded to three axes."""
     pad = 4 - t.dim()
     assert 0 <= pad < 4
     return [1] * pad + list(t.shape[:-1]), [0] * pad + list(t.stride()[:-1])
