@@ -15,6 +15,9 @@ process (so both see the same machine load) and prints medians of wall time:
   operations;
 - ``stem-block``: the same with ``R = 8`` outputs per Toeplitz row against
   ``R = 16`` and ``R = 32``;
+- ``keep-memory``: W-M11 and M11 training steps with freed memory kept for
+  reuse (``wavelet_networks.runtime.keep_freed_memory``) against the system
+  allocator's defaults (one warm-up step after each switch);
 - ``group-threads``: W-M11's group layers forward+backward, one batch item
   per core against one batched call (the threshold ``MIN_ITEM`` decides);
 - ``group-products``: the same layers on the threaded path, the dilated taps
@@ -31,7 +34,7 @@ from collections.abc import Callable
 import torch
 
 import wavelet_networks as wn
-from wavelet_networks import bench
+from wavelet_networks import bench, runtime
 from wavelet_networks.functional import _native, _threads, conv, pooled
 from wavelet_networks.nn import stem as stem_module
 
@@ -143,6 +146,26 @@ def stem_block(repeats: int) -> None:
     pooled.BLOCK = saved
 
 
+def keep_memory(repeats: int) -> None:
+    if runtime._libc() is None:
+        print("keep-memory: skipped, not glibc")
+        return
+    before = runtime.keeps_freed_memory()
+    x, y = torch.randn(8, 1, 88200), torch.randint(0, 10, (8,))
+    for name, model in (("W-M11", bench.build_wm11()), ("M11", bench.build_m11())):
+        step = bench._training_step(model, x, y)
+
+        def use(flag, step=step):
+            def setup():
+                runtime.keep_freed_memory(flag)
+                step()  # the first step after a switch fills (or empties) the heap
+
+            return setup
+
+        _ab(f"{name} training step", step, {"kept": use(True), "system": use(False)}, repeats)
+    runtime.keep_freed_memory(before)
+
+
 def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str]):
     owner, name = attr
     saved = getattr(owner, name)
@@ -173,6 +196,7 @@ COMPARISONS = {
     "stem-threads": stem_threads,
     "stem-fused": stem_fused,
     "stem-native": stem_native,
+    "keep-memory": keep_memory,
     "stem-block": stem_block,
     "group-threads": group_threads,
     "group-products": group_products,

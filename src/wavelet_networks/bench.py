@@ -40,6 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from wavelet_networks._machine import cpu_name
+from wavelet_networks.functional import _native
+from wavelet_networks.runtime import keeps_freed_memory
 
 __all__ = [
     "LayerCase",
@@ -298,7 +300,10 @@ def bench_models(device: torch.device, repeats: int, batch: int, length: int) ->
 _MEMORY_SCRIPT = """
 import sys, torch
 from wavelet_networks.bench import build_wm11, _training_step
+from wavelet_networks.runtime import keep_freed_memory
 batch, length, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if sys.argv[4] == "1":  # as the parent process
+    keep_freed_memory()
 torch.manual_seed(0)
 model = build_wm11().to(device).train()
 x = torch.randn(batch, 1, length, device=device)
@@ -335,8 +340,9 @@ def peak_memory(device: torch.device, batch: int, length: int) -> dict:
     """
     src = str(Path(__file__).resolve().parents[1])
     env_path = src + (":" + sys.path[0] if sys.path[0] else "")
+    keep = "1" if keeps_freed_memory() else "0"
     result = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, str(batch), str(length), str(device)],
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(batch), str(length), str(device), keep],
         capture_output=True,
         text=True,
         check=True,
@@ -365,6 +371,8 @@ def machine_description(device: torch.device) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),
+        "keep_freed_memory": keeps_freed_memory(),
+        "native_loops": _native.library() is not None,
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -435,6 +443,22 @@ def _pct(row: dict, key: str, results: dict) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
+def _settings(machine: dict) -> str:
+    """The process settings a run had (absent from results written before they were recorded)."""
+    parts = []
+    if "keep_freed_memory" in machine:
+        parts.append(
+            "freed memory kept for reuse (`wavelet_networks.runtime.keep_freed_memory`)"
+            if machine["keep_freed_memory"]
+            else "the system allocator's defaults"
+        )
+    if "native_loops" in machine:
+        parts.append(
+            "compiled pooling loops" if machine["native_loops"] else "no compiled pooling loops"
+        )
+    return f" Process: {', '.join(parts)}." if parts else ""
+
+
 def render_markdown(results: dict) -> str:
     """The README's performance section (markdown) from a results dict (see :func:`run`)."""
     m = results["machine"]
@@ -445,7 +469,8 @@ def render_markdown(results: dict) -> str:
         + (f", GPU {m['gpu']}" if "gpu" in m else "")
         + f"), PyTorch {m['torch']}, device `{m['device']}`, {results['date']}"
         + (" (quick run: reduced shapes)" if results.get("quick") else "")
-        + ".",
+        + "."
+        + _settings(m),
         f"Dense float32 matmul ({results['matmul']['n']}^3): "
         f"{results['matmul']['macs_per_s'] / 1e9:.1f} GMAC/s (wall). Times are medians. "
         "CPU columns are process CPU time (all threads), robust when other processes share "

@@ -186,6 +186,11 @@ def _bench_command(args: list[str]) -> int:
     return bench.main(args)
 
 
+# subcommands that train or run networks: they keep freed memory for the next step
+# (see wavelet_networks.runtime; WAVELET_NETWORKS_KEEP_MEMORY=0 turns that off)
+_RUNS_MODELS = ("fit", "test", "predict", "cv", "scale-study", "compare", "bench")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wavelet-networks`` console script; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -207,6 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unknown subcommand {command!r}; choose one of {', '.join(commands)} "
                 "(see `wavelet-networks --help`)"
             )
+        if command in _RUNS_MODELS:
+            from wavelet_networks.runtime import keep_freed_memory, keep_freed_memory_requested
+
+            if keep_freed_memory_requested():
+                keep_freed_memory()
         return commands[command](rest)
     except SystemExit as exc:  # argparse --help (code 0) or errors already printed
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
