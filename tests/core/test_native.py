@@ -211,3 +211,21 @@ def test_unwritable_cache_falls_back_to_temporary_directory(fresh_library, monke
     monkeypatch.setenv("WAVELET_NETWORKS_CACHE", str(blocker))  # a file: mkdir fails beneath it
     assert _native.library() is not None
     assert list((fresh_library / "tmp").glob("wavelet_networks-*/wn_native-*.so"))
+
+
+@needs_library
+def test_compiler_without_clones_still_builds(fresh_library, monkeypatch):
+    """A compiler that rejects the x86-64 AVX2 clones gets the build without them."""
+    real = _native._compiler()
+    script = fresh_library / "no-clones-cc"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *-DWN_NO_CLONES*|--version) exec ' + real + ' "$@";; esac\n'
+        "echo 'target_clones: not supported' >&2\nexit 1\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("CC", str(script))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _native.library() is not None
+    test_pool_matches_tournament(4, 4, torch.float32, "ties")  # and it computes the same

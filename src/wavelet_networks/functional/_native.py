@@ -52,6 +52,20 @@ def _compiler() -> str | None:
     )
 
 
+def _compile(cc: str, target: str) -> None:
+    """Compile ``_native.c`` to ``target``; without the x86-64 AVX2 clones if the compiler cannot."""
+    errors = []
+    for extra in ((), ("-DWN_NO_CLONES",)):
+        cmd = [cc, *FLAGS, *extra, str(SOURCE), "-o", target]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if done.returncode == 0:
+            return
+        errors.append(
+            f"{' '.join(cmd)} failed (exit {done.returncode}): {done.stderr.strip()[:1000]}"
+        )
+    raise OSError("; ".join(errors))
+
+
 def _build(cc: str) -> Path:
     """Compile ``_native.c`` into the cache and return the library's path.
 
@@ -81,11 +95,7 @@ def _build(cc: str) -> Path:
             continue
         os.close(fd)
         try:
-            done = subprocess.run(
-                [cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300
-            )
-            if done.returncode != 0:
-                raise OSError(f"{cc} failed (exit {done.returncode}): {done.stderr.strip()[:2000]}")
+            _compile(cc, tmp)
             os.replace(tmp, directory / name)
         finally:
             if os.path.exists(tmp):
