@@ -3,7 +3,9 @@
 Usage: ``PYTHONPATH=src python benchmarks/ab_fast_paths.py [--repeats N] [--only NAME ...]``
 
 Each comparison alternates the two variants ``--repeats`` times in one
-process (so both see the same machine load) and prints medians of wall time:
+process (so both see the same machine load) and prints medians of wall time.
+Freed memory is kept for reuse, as by the ``wavelet-networks`` command
+(``WAVELET_NETWORKS_KEEP_MEMORY=0``: the system allocator's defaults):
 
 - ``stem-threads``: the W-M11 stem (``LiftingStem``, batch 8, 88,200
   samples) forward+backward, batch items on one Python thread per core
@@ -18,6 +20,9 @@ process (so both see the same machine load) and prints medians of wall time:
 - ``keep-memory``: W-M11 and M11 training steps with freed memory kept for
   reuse (``wavelet_networks.runtime.keep_freed_memory``) against the system
   allocator's defaults (one warm-up step after each switch);
+- ``group-native``: the group layers below forward+backward with the
+  cascade smoothing and its adjoint as compiled loops against torch
+  operations;
 - ``group-threads``: W-M11's group layers forward+backward, one batch item
   per core against one batched call (the threshold ``MIN_ITEM`` decides);
 - ``group-products``: the same layers on the threaded path, the dilated taps
@@ -180,6 +185,13 @@ def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labe
     setattr(owner, name, saved)
 
 
+def group_native(repeats: int) -> None:
+    if _native.library() is None:
+        print("group-native: skipped, the compiled loops are unavailable")
+        return
+    _group(repeats, (_native, "_enabled"), True, False, ("native", "torch"))
+
+
 def group_threads(repeats: int) -> None:
     _group(repeats, (_threads, "MIN_ITEM"), 0, 10**12, ("per-item", "batched"))
 
@@ -199,6 +211,7 @@ COMPARISONS = {
     "keep-memory": keep_memory,
     "stem-block": stem_block,
     "group-threads": group_threads,
+    "group-native": group_native,
     "group-products": group_products,
 }
 
@@ -208,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=sorted(COMPARISONS), default=None)
     args = parser.parse_args(argv)
+    if runtime.keep_freed_memory_requested():  # as the wavelet-networks command does
+        runtime.keep_freed_memory()
     print(bench.machine_description(torch.device("cpu")))
     torch.manual_seed(0)
     for name, fn in COMPARISONS.items():

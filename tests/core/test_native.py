@@ -229,3 +229,60 @@ def test_compiler_without_clones_still_builds(fresh_library, monkeypatch):
         warnings.simplefilter("error")
         assert _native.library() is not None
     test_pool_matches_tournament(4, 4, torch.float32, "ties")  # and it computes the same
+
+
+@needs_library
+@pytest.mark.parametrize(
+    "taps", [[0.125, 0.75, 0.125], [0.5, 0.0, 0.5], [1 / 6, 2 / 3, 1 / 6, 0.0, 0.25]]
+)
+@pytest.mark.parametrize("dilation", [1, 2, 7])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_smooth_matches_shifted_slices(taps, dilation, dtype):
+    from wavelet_networks.functional import smoothing
+
+    gen = torch.Generator().manual_seed(dilation)
+    full = torch.randn(2, 5, 6, 5000, generator=gen, dtype=dtype)
+    x = full[:, 1:4, ::2, 3:]  # strided rows
+    n = x.shape[-1] - (len(taps) - 1) * dilation
+    with _native.use_native(False):
+        expected = smoothing._shifted_sum(x, taps, dilation, n)
+    got = _native.smooth(x, taps, dilation, n)
+    assert got.is_contiguous() and got.shape == expected.shape
+    torch.testing.assert_close(got, expected)
+    # the adjoint: <smooth(x), g> = <x, smooth_adjoint(g)>, written fresh or added
+    g = torch.randn(got.shape, generator=gen, dtype=dtype)
+    target = torch.full_like(x, 5.0)
+    _native.smooth_adjoint(g, taps, dilation, target, zero=True)
+    lhs, rhs = (got.double() * g.double()).sum(), (x.double() * target.double()).sum()
+    torch.testing.assert_close(lhs, rhs, rtol=1e-5, atol=1e-5)
+    before = target.clone()
+    _native.smooth_adjoint(g, taps, dilation, target, zero=False)
+    torch.testing.assert_close(target, 2 * before)
+
+
+@needs_library
+def test_smooth_skips_zero_taps_as_torch_does():
+    """A zero tap over an infinite sample contributes nothing (0 * inf would be NaN)."""
+    x = torch.zeros(1, 1, 20)
+    x[0, 0, 10] = float("inf")
+    assert torch.isfinite(_native.smooth(x, [1.0, 0.0], 10, 10)).all()
+
+
+@needs_library
+@pytest.mark.parametrize("m", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_group_conv_same_either_way(m, dtype):
+    """The cascade smoothing and its adjoint in C give the torch operations' values and gradients."""
+    gen = torch.Generator().manual_seed(m)
+    x = torch.randn(2, 6, 7, 300, generator=gen, dtype=dtype)
+    w = torch.randn(5, 6, m, 3, generator=gen, dtype=dtype)
+    g = None
+    out = {}
+    for native in (True, False):
+        xg, wg = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        with _native.use_native(native):
+            y = WF.group_conv1d(xg, wg, 2.0, method="factorized")
+            g = torch.randn(y.shape, generator=gen, dtype=dtype) if g is None else g
+            out[native] = (y, *torch.autograd.grad(y, [xg, wg], g))
+    for a, b in zip(out[True], out[False], strict=True):
+        torch.testing.assert_close(a, b)

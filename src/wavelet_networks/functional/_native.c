@@ -108,3 +108,63 @@ void wn_unmax_##S(const T *g, long g0, long g1, long g2, long gc, const uint8_t 
 
 DEFINE(float, f32)
 DEFINE(double, f64)
+
+/* The smoothing steps of the "a trous" cascade (smoothing.py): a valid correlation
+ * of every row with a few taps h at time shifts shift[i], and its adjoint. Row by
+ * row, in blocks of BLOCK_T times that stay in L1 while the taps pass over them:
+ * one pass through memory where torch operations take one per tap. Rows:
+ * (n0, n1, n2) with strides, times contiguous. */
+#define BLOCK_T 2048
+
+#define DEFINE_SMOOTH(T, S)                                                          \
+INNER void scale_##S(const T *restrict x, T *restrict y, T a, long n) {              \
+    for (long t = 0; t < n; ++t) y[t] = a * x[t];                                    \
+}                                                                                    \
+                                                                                     \
+INNER void axpy_##S(const T *restrict x, T *restrict y, T a, long n) {               \
+    for (long t = 0; t < n; ++t) y[t] += a * x[t];                                   \
+}                                                                                    \
+                                                                                     \
+INNER void zero_##S(T *restrict y, long n) {                                         \
+    for (long t = 0; t < n; ++t) y[t] = 0;                                           \
+}                                                                                    \
+                                                                                     \
+/* out[r, t] = sum_i h[i] x[r, t + shift[i]], t < n; out contiguous (rows, n) */      \
+void wn_smooth_##S(const T *x, long n0, long n1, long n2, long s0, long s1, long s2, \
+                   const double *h, const long *shift, long taps, long n, T *out) {  \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1)                                             \
+            for (long i2 = 0; i2 < n2; ++i2) {                                       \
+                const T *row = x + i0 * s0 + i1 * s1 + i2 * s2;                      \
+                T *o = out + ((i0 * n1 + i1) * n2 + i2) * n;                         \
+                for (long t0 = 0; t0 < n; t0 += BLOCK_T) {                           \
+                    long w = n - t0 < BLOCK_T ? n - t0 : BLOCK_T;                    \
+                    scale_##S(row + t0 + shift[0], o + t0, (T)h[0], w);              \
+                    for (long i = 1; i < taps; ++i)                                  \
+                        axpy_##S(row + t0 + shift[i], o + t0, (T)h[i], w);           \
+                }                                                                    \
+            }                                                                        \
+}                                                                                    \
+                                                                                     \
+/* target[r, t + shift[i]] += h[i] g[r, t] for all i, t < n, after zeroing the       \
+ * first `length` times of each target row (0: accumulate). g contiguous (rows, n),  \
+ * target rows strided */                                                            \
+void wn_smooth_adjoint_##S(const T *g, long n0, long n1, long n2, long n,            \
+                           const double *h, const long *shift, long taps, T *target, \
+                           long t0s, long t1s, long t2s, long length) {              \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1)                                             \
+            for (long i2 = 0; i2 < n2; ++i2) {                                       \
+                T *row = target + i0 * t0s + i1 * t1s + i2 * t2s;                    \
+                const T *gr = g + ((i0 * n1 + i1) * n2 + i2) * n;                    \
+                if (length) zero_##S(row, length);                                   \
+                for (long t0 = 0; t0 < n; t0 += BLOCK_T) {                           \
+                    long w = n - t0 < BLOCK_T ? n - t0 : BLOCK_T;                    \
+                    for (long i = 0; i < taps; ++i)                                  \
+                        axpy_##S(gr + t0, row + t0 + shift[i], (T)h[i], w);          \
+                }                                                                    \
+            }                                                                        \
+}
+
+DEFINE_SMOOTH(float, f32)
+DEFINE_SMOOTH(double, f64)

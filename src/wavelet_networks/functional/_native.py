@@ -37,7 +37,16 @@ from torch import Tensor
 
 from wavelet_networks._machine import default_cache_dir
 
-__all__ = ["available", "library", "use_native", "window_max", "window_unmax"]
+__all__ = [
+    "available",
+    "library",
+    "smooth",
+    "smooth_adjoint",
+    "smoothable",
+    "use_native",
+    "window_max",
+    "window_unmax",
+]
 
 SOURCE = Path(__file__).with_name("_native.c")
 FLAGS = ("-O3", "-shared", "-fPIC")
@@ -130,6 +139,10 @@ def library() -> ctypes.CDLL | None:
         f.argtypes, f.restype = [p, p, *[i] * 8, p, i, i, i, i, p], None
         f = getattr(lib, f"wn_unmax_{suffix}")
         f.argtypes, f.restype = [p, i, i, i, i, p, *[i] * 5, p, p, i, i, i], None
+        f = getattr(lib, f"wn_smooth_{suffix}")
+        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
+        f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
+        f.argtypes, f.restype = [p, i, i, i, i, p, p, i, p, i, i, i, i], None
     return lib
 
 
@@ -206,3 +219,48 @@ def window_unmax(grad: Tensor, off: Tensor, entries: list[Tensor]) -> None:
     fn = getattr(library(), f"wn_unmax_{DTYPES[grad.dtype]}")
     fn(grad.data_ptr(), g0, g1, g2, grad.stride(-1), off.data_ptr(), len(entries), n0, n1, n2,
        first.shape[-1], first.data_ptr(), offsets, s0, s1, s2)  # fmt: skip
+
+
+def _taps(taps: list[float], dilation: int) -> tuple[ctypes.Array, ctypes.Array, int]:
+    """The non-zero taps and their time shifts as C arrays (zero taps are skipped, as in torch)."""
+    kept = [(c, i * dilation) for i, c in enumerate(taps) if c != 0.0]
+    h = (ctypes.c_double * len(kept))(*(c for c, _ in kept))
+    shift = (ctypes.c_long * len(kept))(*(s for _, s in kept))
+    return h, shift, len(kept)
+
+
+def smoothable(x: Tensor) -> bool:
+    """Whether :func:`smooth` and :func:`smooth_adjoint` apply to rows laid out as ``x``."""
+    return 2 <= x.dim() <= 4 and x.stride(-1) == 1 and available(x.dtype, x.device)
+
+
+def smooth(x: Tensor, taps: list[float], dilation: int, out_len: int) -> Tensor:
+    """``out[..., t] = sum_i taps[i] x[..., t + i dilation]`` for ``t < out_len``, contiguous.
+
+    ``x``: ``(..., L)``, at most three outer axes with any strides, times
+    contiguous; at least one tap non-zero.
+    """
+    h, shift, n = _taps(taps, dilation)
+    assert n > 0 and smoothable(x)
+    out = x.new_empty((*x.shape[:-1], out_len))
+    (n0, n1, n2), (s0, s1, s2) = _outer(x)
+    fn = getattr(library(), f"wn_smooth_{DTYPES[x.dtype]}")
+    fn(x.data_ptr(), n0, n1, n2, s0, s1, s2, h, shift, n, out_len, out.data_ptr())
+    return out
+
+
+def smooth_adjoint(
+    grad: Tensor, taps: list[float], dilation: int, target: Tensor, zero: bool
+) -> None:
+    """``target[..., t + i dilation] += taps[i] grad[..., t]``: the adjoint of :func:`smooth`.
+
+    ``zero``: set ``target`` to that (every time of it) instead of adding.
+    ``target``: rows laid out as for :func:`smooth`.
+    """
+    h, shift, n = _taps(taps, dilation)
+    assert smoothable(target) and grad.shape[:-1] == target.shape[:-1]
+    grad = grad.contiguous()
+    (n0, n1, n2), (t0, t1, t2) = _outer(target)
+    fn = getattr(library(), f"wn_smooth_adjoint_{DTYPES[grad.dtype]}")
+    fn(grad.data_ptr(), n0, n1, n2, grad.shape[-1], h, shift, n, target.data_ptr(),
+       t0, t1, t2, target.shape[-1] if zero else 0)  # fmt: skip

@@ -38,6 +38,7 @@ from wavelet_networks._validation import (
     check_positive_int,
     check_signal,
 )
+from wavelet_networks.functional import _native
 from wavelet_networks.functional._threads import batch_parallel
 from wavelet_networks.functional.fft import fft_block_size, fft_correlate
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
@@ -333,6 +334,9 @@ class _GroupWindows(torch.autograd.Function):
 def _smooth_adjoint(target: Tensor, grad: Tensor, taps: list[float], dilation: int) -> None:
     """``target += adjoint of the valid correlation with taps`` (identity for no taps)."""
     n = grad.shape[-1]
+    if any(taps) and _native.smoothable(target):  # one pass instead of one per tap
+        _native.smooth_adjoint(grad, taps, dilation, target, zero=False)
+        return
     if not taps:
         target[..., :n] += grad
     for i, c in enumerate(taps):

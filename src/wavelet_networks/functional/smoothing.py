@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from wavelet_networks.functional import _native
 from wavelet_networks.splines import sampled_bspline
 
 __all__ = ["cascade_filter", "cascade_steps", "level_rows", "scale_relation", "smoothed_levels"]
@@ -60,6 +61,8 @@ def _needs_direct_start(base: int, order: int) -> bool:
 
 
 def _shifted_sum(x: Tensor, taps: list[float], dilation: int, out_len: int) -> Tensor:
+    if _native.smoothable(x):  # one pass instead of one per tap
+        return _native.smooth(x, taps, dilation, out_len)
     out = None
     for i, c in enumerate(taps):
         if c != 0.0:
@@ -85,6 +88,10 @@ class _Smooth(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         out_len = grad.shape[-1]
+        if _native.smoothable(grad):
+            gx = grad.new_empty((*grad.shape[:-1], ctx.length))
+            _native.smooth_adjoint(grad, ctx.taps, ctx.dilation, gx, zero=True)
+            return gx, None, None
         gx = grad.new_zeros((*grad.shape[:-1], ctx.length))
         for i, c in enumerate(ctx.taps):
             if c != 0.0:
