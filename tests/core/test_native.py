@@ -126,7 +126,8 @@ def test_fused_lifting_same_either_way(pool, base, num_scales, dtype):
             y = WF.lifting_conv_max_pool1d(x, wg, grid, pool)
             (dw,) = torch.autograd.grad(y, wg, torch.ones_like(y))
         out[native] = y, dw
-    assert torch.equal(out[True][0], out[False][0])
+    # equal up to rounding: the C smoothing sums its taps in another order
+    torch.testing.assert_close(out[True][0], out[False][0])
     # weight gradients are sums of ~10^4 terms: compare relative to their norm
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert (out[True][1] - out[False][1]).norm() <= tol * out[False][1].norm()
@@ -150,7 +151,8 @@ def test_fused_stem_same_either_way(pools):
             g = torch.randn(y.shape, generator=seed.manual_seed(7))
             grads = torch.autograd.grad(y, params, g)
         out[native] = y, grads
-    assert torch.equal(out[True][0], out[False][0])
+    # equal up to rounding: the C statistics are summed in float64
+    torch.testing.assert_close(out[True][0], out[False][0])
     for a, b in zip(out[True][1], out[False][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 

@@ -168,3 +168,95 @@ void wn_smooth_adjoint_##S(const T *g, long n0, long n1, long n2, long n,       
 
 DEFINE_SMOOTH(float, f32)
 DEFINE_SMOOTH(double, f64)
+
+/* The fused stem's per-row work (stem.py), one row = one batch item and scale of
+ * the pooled lifting, (C, n) with channel stride rs. Forward: each channel's
+ * mean and variance (two passes, summed in double) and the second max pool of
+ * sign * row over windows of p2 (a flat channel takes each window's first
+ * entry). Backward: the gradient at the pooled lifting, an affine function of
+ * the row plus the sparse term where the second pool took its maximum. */
+#define DEFINE_STEM(T, S)                                                            \
+INNER double sum_##S(const T *restrict x, long n) {                                  \
+    double s = 0;                                                                    \
+    for (long t = 0; t < n; ++t) s += x[t];                                          \
+    return s;                                                                        \
+}                                                                                    \
+                                                                                     \
+INNER double squares_##S(const T *restrict x, double mu, long n) {                   \
+    double s = 0;                                                                    \
+    for (long t = 0; t < n; ++t) { double v = x[t] - mu; s += v * v; }              \
+    return s;                                                                        \
+}                                                                                    \
+                                                                                     \
+INNER void pool4_##S(const T *restrict x, T sign, long n2, T *restrict m,            \
+                     uint8_t *restrict off) {                                        \
+    for (long t = 0; t < n2; ++t) {                                                  \
+        T b = sign * x[4 * t], v;                                                    \
+        uint8_t o = 0;                                                               \
+        v = sign * x[4 * t + 1]; if (v > b || v != v) { b = v; o = 1; }              \
+        v = sign * x[4 * t + 2]; if (v > b || v != v) { b = v; o = 2; }              \
+        v = sign * x[4 * t + 3]; if (v > b || v != v) { b = v; o = 3; }              \
+        m[t] = b; off[t] = o;                                                        \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+INNER void pool_##S(const T *restrict x, T sign, long p, long n2, T *restrict m,     \
+                    uint8_t *restrict off) {                                         \
+    for (long t = 0; t < n2; ++t) {                                                  \
+        T b = sign * x[p * t];                                                       \
+        uint8_t o = 0;                                                               \
+        for (long a = 1; a < p; ++a) {                                               \
+            T v = sign * x[p * t + a];                                               \
+            if (v > b || v != v) { b = v; o = (uint8_t)a; }                          \
+        }                                                                            \
+        m[t] = b; off[t] = o;                                                        \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+void wn_stem_row_##S(const T *row, long C, long rs, long n, long p2, const T *sign,   \
+                     const uint8_t *flat, int stats, double *mean, double *var,      \
+                     T *m2, long ms, uint8_t *off2, long os) {                       \
+    long n2 = n / p2;                                                                \
+    for (long c = 0; c < C; ++c) {                                                   \
+        const T *x = row + c * rs;                                                   \
+        if (stats) {                                                                 \
+            double mu = sum_##S(x, n) / n;                                           \
+            mean[c] = mu;                                                            \
+            var[c] = squares_##S(x, mu, n) / n;                                      \
+        }                                                                            \
+        T sg = sign ? sign[c] : (T)1;                                                \
+        if (flat && flat[c])  /* gamma = 0: every window's first entry */            \
+            for (long t = 0; t < n2; ++t) {                                          \
+                m2[c * ms + t] = sg * x[p2 * t];                                     \
+                off2[c * os + t] = 0;                                                \
+            }                                                                        \
+        else if (p2 == 4)                                                            \
+            pool4_##S(x, sg, n2, m2 + c * ms, off2 + c * os);                        \
+        else                                                                         \
+            pool_##S(x, sg, p2, n2, m2 + c * ms, off2 + c * os);                     \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+INNER void affine_##S(const T *restrict x, T slope, T offset, T *restrict y, long n) { \
+    for (long t = 0; t < n; ++t) y[t] = offset + slope * x[t];                       \
+}                                                                                    \
+                                                                                     \
+/* g1[c, t] = offset[c] + slope[c] m1[c, t] (zero without slope), then               \
+ * g1[c, p2 tau + off2[c, tau]] += coef[c] g[c, tau] */                              \
+void wn_stem_grad_row_##S(const T *m1, long rs, long C, long n, const T *slope,      \
+                          const T *offset, const T *g, long gs, const uint8_t *off2, \
+                          long os, long n2, long p2, const T *coef, T *g1, long g1s) { \
+    for (long c = 0; c < C; ++c) {                                                   \
+        T *out = g1 + c * g1s;                                                       \
+        if (slope)                                                                   \
+            affine_##S(m1 + c * rs, slope[c], offset[c], out, n);                    \
+        else                                                                         \
+            for (long t = 0; t < n; ++t) out[t] = 0;                                 \
+        const T *gc = g + c * gs;                                                    \
+        const uint8_t *oc = off2 + c * os;                                           \
+        for (long t = 0; t < n2; ++t) out[p2 * t + oc[t]] += coef[c] * gc[t];        \
+    }                                                                                \
+}
+
+DEFINE_STEM(float, f32)
+DEFINE_STEM(double, f64)

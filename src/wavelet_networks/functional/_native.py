@@ -43,6 +43,8 @@ __all__ = [
     "smooth",
     "smooth_adjoint",
     "smoothable",
+    "stem_grad_row",
+    "stem_row",
     "use_native",
     "window_max",
     "window_unmax",
@@ -143,6 +145,11 @@ def library() -> ctypes.CDLL | None:
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
         f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
         f.argtypes, f.restype = [p, i, i, i, i, p, p, i, p, i, i, i, i], None
+        f = getattr(lib, f"wn_stem_row_{suffix}")
+        f.argtypes = [p, i, i, i, i, p, p, ctypes.c_int, p, p, p, i, p, i]
+        f.restype = None
+        f = getattr(lib, f"wn_stem_grad_row_{suffix}")
+        f.argtypes, f.restype = [p, i, i, i, p, p, p, i, p, i, i, i, p, p, i], None
     return lib
 
 
@@ -264,3 +271,58 @@ def smooth_adjoint(
     fn = getattr(library(), f"wn_smooth_adjoint_{DTYPES[grad.dtype]}")
     fn(grad.data_ptr(), n0, n1, n2, grad.shape[-1], h, shift, n, target.data_ptr(),
        t0, t1, t2, target.shape[-1] if zero else 0)  # fmt: skip
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def stem_row(
+    row: Tensor,
+    pool: int,
+    sign: Tensor | None,
+    flat: Tensor | None,
+    mean: Tensor | None,
+    var: Tensor | None,
+    m2: Tensor,
+    off2: Tensor,
+) -> None:
+    """The fused stem's forward work on one row of the pooled lifting (see ``stem.py``).
+
+    ``row`` ``(C, n)``: each channel's mean and variance into ``mean`` and
+    ``var`` (float64 ``(C,)``; skipped when ``None``), and the maxima of
+    ``sign * row`` over windows of ``pool`` into ``m2`` with their offsets in
+    ``off2`` (uint8), both ``(C, n // pool)``; channels where ``flat``
+    (uint8 ``(C,)``) take each window's first entry. Every time axis contiguous.
+    """
+    c, n = row.shape
+    assert row.stride(1) == m2.stride(1) == off2.stride(1) == 1 and m2.dtype == row.dtype
+    assert (mean is None) == (var is None) and (mean is None or mean.dtype == torch.float64)
+    fn = getattr(library(), f"wn_stem_row_{DTYPES[row.dtype]}")
+    fn(row.data_ptr(), c, row.stride(0), n, pool, _ptr(sign), _ptr(flat), int(mean is not None),
+       _ptr(mean), _ptr(var), m2.data_ptr(), m2.stride(0), off2.data_ptr(), off2.stride(0))  # fmt: skip
+
+
+def stem_grad_row(
+    m1: Tensor,
+    slope: Tensor | None,
+    offset: Tensor | None,
+    grad: Tensor,
+    off2: Tensor,
+    pool: int,
+    coef: Tensor,
+    out: Tensor,
+) -> None:
+    """The fused stem's gradient at one row of the pooled lifting (see ``stem.py``).
+
+    ``out[c, t] = offset[c] + slope[c] m1[c, t]`` (zero when ``slope`` is
+    ``None``), then ``out[c, pool tau + off2[c, tau]] += coef[c] grad[c, tau]``.
+    ``m1``, ``out`` ``(C, n)``; ``grad``, ``off2`` ``(C, n // pool)``; ``slope``,
+    ``offset``, ``coef`` contiguous ``(C,)``. Every time axis contiguous.
+    """
+    c, n = out.shape
+    assert m1.stride(1) == grad.stride(1) == off2.stride(1) == out.stride(1) == 1
+    fn = getattr(library(), f"wn_stem_grad_row_{DTYPES[out.dtype]}")
+    fn(m1.data_ptr(), m1.stride(0), c, n, _ptr(slope), _ptr(offset), grad.data_ptr(),
+       grad.stride(0), off2.data_ptr(), off2.stride(0), grad.shape[1], pool, coef.data_ptr(),
+       out.data_ptr(), out.stride(0))  # fmt: skip

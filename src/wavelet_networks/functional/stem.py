@@ -40,6 +40,7 @@ from wavelet_networks._validation import (
     check_positive_int,
     check_signal,
 )
+from wavelet_networks.functional import _native
 from wavelet_networks.functional.conv import PADDINGS, _check_weight
 from wavelet_networks.functional.pooled import (
     _pool_backward,
@@ -154,6 +155,10 @@ class _LiftingStem(torch.autograd.Function):
         # gamma = 0 makes a window's values equal: the pool takes the first, as max_pool
         flat = (gamma == 0).nonzero().flatten() if gamma is not None else None
         flat = flat if flat is not None and len(flat) else None
+        native = _native.available(x.dtype, x.device)
+        if native:  # the row's statistics and second pool as one compiled loop per channel
+            sign_c = None if sign is None else sign.flatten().contiguous()
+            flat_c = None if flat is None else (gamma == 0).to(torch.uint8)
         rows: dict[str, Tensor] = {}
 
         def row_hook(out: Tensor):
@@ -165,6 +170,13 @@ class _LiftingStem(torch.autograd.Function):
             return lambda b, j: on_row(out[b, :, j], b, j)
 
         def on_row(row: Tensor, b: int, j: int) -> None:
+            if native:
+                mean_bj, var_bj = (
+                    (rows["mean"][b, j], rows["var"][b, j]) if use_batch else (None, None)
+                )
+                m2_bj, off2_bj = rows["m2"][b, :, j], rows["off2"][b, :, j]
+                _native.stem_row(row, p2, sign_c, flat_c, mean_bj, var_bj, m2_bj, off2_bj)
+                return
             if use_batch:  # two passes (the mean, then the deviations from it): stable,
                 # and faster on these strided rows than torch.var_mean or float64 sums
                 # (which copy the row to float64)
@@ -199,7 +211,7 @@ class _LiftingStem(torch.autograd.Function):
         shift = -mean * scale if beta is None else beta - mean * scale
         y = torch.addcmul(shift[:, None, None], m2, scale[:, None, None]).clamp_min_(0)
         ctx.save_for_backward(x, weight, gamma, m1, m2, y, mean, invstd, off2)
-        ctx.meta = (offsets, use_batch, base, num_scales, order, padding, p1, p2)
+        ctx.meta = (offsets, use_batch, base, num_scales, order, padding, p1, p2, native)
         if use_batch:
             count = m1.numel() // c
             var = var * count / max(count - 1, 1)
@@ -209,7 +221,7 @@ class _LiftingStem(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _gmean, _gvar):  # type: ignore[override]
         x, weight, gamma, m1, m2, y, mean, invstd, off2 = ctx.saved_tensors
-        offsets, use_batch, base, num_scales, order, padding, p1, p2 = ctx.meta
+        offsets, use_batch, base, num_scales, order, padding, p1, p2, native = ctx.meta
         c = m1.shape[1]
         n2 = m2.shape[-1]
         # at the batch norm's output, where the second pool took it: ReLU's own
@@ -223,7 +235,18 @@ class _LiftingStem(torch.autograd.Function):
             slope = -coef * invstd[:, None] * dgamma[:, None] / count  # of the term affine in m
             offset = -coef * dbeta[:, None] / count - slope * mean[:, None]
 
+        if native:
+            slope_c = slope.flatten().contiguous() if use_batch else None
+            offset_c = offset.flatten().contiguous() if use_batch else None
+            coef_c = coef.flatten().contiguous()
+
         def grad_row(b: int, j: int, g1: Tensor) -> None:
+            if native:
+                row = m1[b, :, j]
+                _native.stem_grad_row(
+                    row, slope_c, offset_c, g[b, :, j], off2[b, :, j], p2, coef_c, g1
+                )
+                return
             if use_batch:
                 torch.addcmul(offset, m1[b, :, j], slope, out=g1)
             else:
