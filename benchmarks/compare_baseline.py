@@ -6,6 +6,8 @@ renamed to ``wn_base`` (``git archive <commit> src/wavelet_networks`` and
 ``sed s/wavelet_networks/wn_base/g``). Steps of M11, W-M11 (current) and W-M11
 (baseline) alternate, so that all three see the same machine load; wall and
 process-CPU medians are reported, and the W-M11/M11 ratios of both versions.
+Freed memory is kept for reuse, as by the ``wavelet-networks`` command
+(``WAVELET_NETWORKS_KEEP_MEMORY=0``: the system allocator's defaults).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from wavelet_networks import bench
+from wavelet_networks import bench, runtime
 
 
 def _wm11_from(wn) -> torch.nn.Module:
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="*", default=None, help="layer names containing any of these"
     )
     args = parser.parse_args(argv)
+    if runtime.keep_freed_memory_requested():  # as the wavelet-networks command does (both
+        runtime.keep_freed_memory()  # versions run in this process, under the same allocator)
     sys.path.insert(0, str(args.baseline_dir))
     base = importlib.import_module("wn_base")
     dev = torch.device("cpu")
