@@ -17,6 +17,24 @@ def test_quick_benchmark_runs_and_renders(tmp_path):
     assert results["memory"]["bytes"] >= 0
     text = bench.render_markdown(results)
     assert "W-M11 / M11 step-time ratio" in text and "| W-M11 G(3,3,51) |" in text
+    # the process settings behind the numbers are recorded and shown
+    from wavelet_networks import runtime
+    from wavelet_networks.functional import _native
+
+    machine = results["machine"]
+    assert machine["keep_freed_memory"] == runtime.keeps_freed_memory()
+    assert machine["native_loops"] == (_native.library() is not None)
+    assert "Process: " in text and ("compiled pooling loops" in text)
+
+
+def test_results_without_process_settings_still_render():
+    """Results written before the settings were recorded render without a settings line."""
+    results = {
+        "machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "device": "cpu"},
+        "date": "2026-01-01",
+        "matmul": {"n": 64, "macs_per_s": 1e9},
+    }
+    assert "Process:" not in bench.render_markdown(results)
 
 
 def test_models_have_the_reference_parameter_counts():
