@@ -454,7 +454,9 @@ def _settings(machine: dict) -> str:
         )
     if "native_loops" in machine:
         parts.append(
-            "compiled pooling loops" if machine["native_loops"] else "no compiled pooling loops"
+            "compiled loops (`functional/_native.c`)"
+            if machine["native_loops"]
+            else "no compiled loops (torch operations)"
         )
     return f" Process: {', '.join(parts)}." if parts else ""
 

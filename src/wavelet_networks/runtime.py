@@ -6,10 +6,10 @@ first stage holds ``(8, 51, 9, 5512)`` float tensors, 81 MB each). glibc's
 ``malloc`` serves every block above 32 MB with a fresh ``mmap`` and returns it
 to the system when freed, so each step page-faults all of that memory in
 again: the kernel zeroes every page before the tensor's first write. On the
-2-core development machine a W-M11 training step took 3.23 s with the system
-defaults and 2.67 s with freed memory kept; an M11 step, whose feature maps
-are mostly below 32 MB, 0.286 s and 0.279 s (``benchmarks/ab_fast_paths.py
---only keep-memory --repeats 5``).
+2-core development machine a W-M11 training step took 3.53 s with the system
+defaults and 2.91 s with freed memory kept; an M11 step, whose feature maps
+are mostly below 32 MB, 0.328 s and 0.323 s (``benchmarks/ab_fast_paths.py
+--only keep-memory``, saved in ``benchmarks/results/ab-fast-paths-cpu-2core-epyc.txt``).
 :func:`keep_freed_memory` keeps freed blocks in the process for the next
 step instead, as the jemalloc or tcmalloc that PyTorch's CPU tuning guide
 recommends would. The ``wavelet-networks`` command calls it (set

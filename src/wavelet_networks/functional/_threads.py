@@ -5,12 +5,14 @@ tensors of tens to hundreds of megabytes; every elementwise operation streams
 them through main memory and synchronises torch's thread pool. Applied to one
 batch item at a time, on one core per Python thread, the same operations work
 on a few megabytes that stay in that core's cache, and nothing synchronises
-until the end. torch operations release the GIL, so the threads run in
+until the end. torch operations release the GIL, and so do the compiled
+loops (:mod:`~wavelet_networks.functional._native`), so the threads run in
 parallel. Measured on the 2-core development machine with
-``benchmarks/ab_fast_paths.py`` (forward+backward, alternating in one
-process): W-M11's ``G(3, 3, 51)`` 0.61 s against 0.90 s and ``G(1, 3, 51)``
-0.35 s against 0.44 s; its fused stem the same either way (1.61 s against
-1.60 s).
+``benchmarks/ab_fast_paths.py --only stem-threads group-threads``
+(forward+backward, alternating in one process, freed memory kept; saved in
+``benchmarks/results/ab-fast-paths-cpu-2core-epyc.txt``): W-M11's fused stem
+1.08 s against 1.55 s, ``G(3, 3, 51)`` 0.57 s against 0.67 s and
+``G(1, 3, 51)`` 0.29 s against 0.34 s.
 
 While the threads run, torch's own thread count is 1 (it is process-wide and
 restored afterwards); with one torch thread, one batch item, a non-CPU device

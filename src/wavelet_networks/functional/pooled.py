@@ -96,8 +96,8 @@ def lifting_conv_max_pool1d(
     Threads: the batch items are shared among ``torch.get_num_threads()``
     Python threads, each running single-threaded operations (torch's thread
     count is 1 while they run, and restored after; see
-    :mod:`~wavelet_networks.functional._threads`). For the W-M11 stem this now
-    measures the same as one thread driving torch's thread pool (2 cores).
+    :mod:`~wavelet_networks.functional._threads`, which measures them for the
+    W-M11 stem).
 
     Args:
         x: signal ``(batch, in_channels, time)``.

@@ -27,6 +27,12 @@ pool took its maximum and the ReLU passed it) and the bars means over batch,
 scales and time: a sparse term plus an affine function of ``m`` per channel,
 formed row by row inside the lifting's backward pass (see
 :mod:`~wavelet_networks.functional.pooled`).
+
+The per-row work (statistics, second pool; the gradient row) runs as compiled
+loops (:mod:`~wavelet_networks.functional._native`; the statistics summed in
+float64) when they are available, else as torch operations: the
+``stem-native`` comparison of ``benchmarks/ab_fast_paths.py`` measures both
+together with the pooling loops.
 """
 
 from __future__ import annotations
