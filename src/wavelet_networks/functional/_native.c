@@ -176,16 +176,28 @@ DEFINE_SMOOTH(double, f64)
  * entry). Backward: the gradient at the pooled lifting, an affine function of
  * the row plus the sparse term where the second pool took its maximum. */
 #define DEFINE_STEM(T, S)                                                            \
+/* eight running sums: a single one would wait on each addition's latency */        \
 INNER double sum_##S(const T *restrict x, long n) {                                  \
-    double s = 0;                                                                    \
-    for (long t = 0; t < n; ++t) s += x[t];                                          \
-    return s;                                                                        \
+    double s[8] = {0}, r = 0;                                                        \
+    long t = 0;                                                                      \
+    for (; t + 8 <= n; t += 8)                                                       \
+        for (int l = 0; l < 8; ++l) s[l] += x[t + l];                                \
+    for (; t < n; ++t) r += x[t];                                                    \
+    for (int l = 0; l < 8; ++l) r += s[l];                                           \
+    return r;                                                                        \
 }                                                                                    \
                                                                                      \
 INNER double squares_##S(const T *restrict x, double mu, long n) {                   \
-    double s = 0;                                                                    \
-    for (long t = 0; t < n; ++t) { double v = x[t] - mu; s += v * v; }              \
-    return s;                                                                        \
+    double s[8] = {0}, r = 0;                                                        \
+    long t = 0;                                                                      \
+    for (; t + 8 <= n; t += 8)                                                       \
+        for (int l = 0; l < 8; ++l) {                                                \
+            double v = x[t + l] - mu;                                                \
+            s[l] += v * v;                                                           \
+        }                                                                            \
+    for (; t < n; ++t) { double v = x[t] - mu; r += v * v; }                         \
+    for (int l = 0; l < 8; ++l) r += s[l];                                           \
+    return r;                                                                        \
 }                                                                                    \
                                                                                      \
 INNER void pool4_##S(const T *restrict x, T sign, long n2, T *restrict m,            \
