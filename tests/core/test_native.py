@@ -1,4 +1,4 @@
-"""The compiled pooling loops against the torch operations they replace."""
+"""The compiled loops against the torch operations they replace."""
 
 import warnings
 
@@ -175,7 +175,7 @@ def test_turned_off_by_environment(fresh_library, monkeypatch):
 
 def test_missing_compiler_warns_and_falls_back(fresh_library, monkeypatch):
     monkeypatch.setenv("CC", str(fresh_library / "no-such-compiler"))
-    with pytest.warns(RuntimeWarning, match="compiled pooling loops are unavailable"):
+    with pytest.warns(RuntimeWarning, match="compiled loops are unavailable"):
         assert _native.library() is None
     # the layers still work, through torch operations
     x, w = torch.randn(1, 1, 300), torch.randn(3, 1, 5)

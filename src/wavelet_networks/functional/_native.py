@@ -1,13 +1,22 @@
-"""Compiled loops for the fused lifting's pooling (``_native.c``), built once per machine.
+"""Compiled loops for the memory-bound inner work (``_native.c``), built once per machine.
 
-The fused lifting (:mod:`~wavelet_networks.functional.pooled`) pools every
-matrix product while it is in cache. Written in torch operations, the pool
-and its adjoint pass over the product several times (a tournament of
-``maximum`` and comparisons; zeros and a scatter); the loops in ``_native.c``
-pass once. They are plain C on raw pointers, so building them takes the C
-compiler about a second and needs no torch headers; ctypes calls them and
-releases the GIL, so the batch threads of
-:mod:`~wavelet_networks.functional._threads` run them in parallel.
+- The fused lifting (:mod:`~wavelet_networks.functional.pooled`) pools every
+  matrix product while it is in cache, and in the backward pass writes the
+  pooled gradient back into the product's shape. In torch operations each
+  passes over the product several times (a tournament of ``maximum`` and
+  comparisons; zeros and a scatter); here once.
+- The fused stem's per-row work (:mod:`~wavelet_networks.functional.stem`):
+  batch statistics, the second pool, the gradient row.
+- The smoothing steps of the "a trous" cascade and their adjoint
+  (:mod:`~wavelet_networks.functional.smoothing`): one pass instead of one
+  per tap.
+
+They are plain C on raw pointers, so building them takes the C compiler about
+a second and needs no torch headers; ctypes calls them and releases the GIL,
+so the batch threads of :mod:`~wavelet_networks.functional._threads` run them
+in parallel. Each caller keeps its torch-operation path, used where the loops
+do not apply (no compiler, another dtype or device, ``torch.compile``);
+``tests/core/test_native.py`` checks that both give the same results.
 
 The library is compiled on first use with ``$CC`` (else ``cc``) and kept in
 ``$WAVELET_NETWORKS_CACHE/native`` (default ``~/.cache/wavelet_networks``),
@@ -128,8 +137,9 @@ def library() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(_build(cc)))
     except (OSError, subprocess.SubprocessError) as error:
         warnings.warn(
-            f"wavelet-networks: the compiled pooling loops are unavailable ({error}); the fused "
-            "lifting layers use torch operations instead (same results, slower). "
+            f"wavelet-networks: the compiled loops are unavailable ({error}); the fused "
+            "lifting layers and the smoothing cascade use torch operations instead "
+            "(same results, slower). "
             "Set WAVELET_NETWORKS_NATIVE=0 to silence this.",
             RuntimeWarning,
             stacklevel=2,
