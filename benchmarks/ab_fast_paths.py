@@ -78,23 +78,28 @@ def _fwd_bwd(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return run
 
 
-def stem_threads(repeats: int) -> None:
-    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
-    split = _threads.split_batch
+def _toggle(owner: object, name: str, values: dict[str, object]) -> dict[str, Callable[[], None]]:
+    """One setup per variant: set ``owner.name`` to the variant's value."""
+    return {label: (lambda v=v: setattr(owner, name, v)) for label, v in values.items()}
 
+
+def _stem_ab(repeats: int, owner: object, name: str, values: dict[str, object]) -> None:
+    """The W-M11 stem forward+backward under each value of ``owner.name`` (restored after)."""
+    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+    saved = getattr(owner, name)
+    try:
+        run = _fwd_bwd(stem, torch.randn(8, 1, 88200))
+        _ab("W-M11 stem fwd+bwd", run, _toggle(owner, name, values), repeats)
+    finally:
+        setattr(owner, name, saved)
+
+
+def stem_threads(repeats: int) -> None:
     def one_thread(batch, work):
         return [work(list(range(batch)))]
 
-    def use(fn):
-        return lambda: setattr(pooled, "split_batch", fn)
-
-    _ab(
-        "W-M11 stem fwd+bwd",
-        _fwd_bwd(stem, torch.randn(8, 1, 88200)),
-        {"threads": use(split), "one-thread": use(one_thread)},
-        repeats,
-    )
-    pooled.split_batch = split
+    values = {"threads": _threads.split_batch, "one-thread": one_thread}
+    _stem_ab(repeats, pooled, "split_batch", values)
 
 
 def stem_fused(repeats: int) -> None:
@@ -102,16 +107,8 @@ def stem_fused(repeats: int) -> None:
     step = bench._training_step(model, torch.randn(8, 1, 88200), torch.randint(0, 10, (8,)))
     step()
     fusable = stem_module.LiftingStem._fusable
-
-    def use(fn):
-        return lambda: setattr(stem_module.LiftingStem, "_fusable", fn)
-
-    _ab(
-        "W-M11 training step",
-        step,
-        {"fused-stem": use(fusable), "layers": use(lambda self: False)},
-        repeats,
-    )
+    values = {"fused-stem": fusable, "layers": lambda self: False}
+    _ab("W-M11 training step", step, _toggle(stem_module.LiftingStem, "_fusable", values), repeats)
     stem_module.LiftingStem._fusable = fusable
 
 
@@ -119,36 +116,13 @@ def stem_native(repeats: int) -> None:
     if _native.library() is None:
         print("stem-native: skipped, the compiled loops are unavailable")
         return
-    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
-
-    def use(flag):
-        return lambda: setattr(_native, "_enabled", flag)
-
-    _ab(
-        "W-M11 stem fwd+bwd",
-        _fwd_bwd(stem, torch.randn(8, 1, 88200)),
-        {"native": use(True), "torch": use(False)},
-        repeats,
-    )
-    _native._enabled = True
+    _stem_ab(repeats, _native, "_enabled", {"native": True, "torch": False})
 
 
 def stem_block(repeats: int) -> None:
-    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
-    saved = pooled.BLOCK
-    x = torch.randn(8, 1, 88200)
-
-    def use(block):
-        return lambda: setattr(pooled, "BLOCK", block)
-
+    block = pooled.BLOCK
     for other in (16, 32):
-        _ab(
-            "W-M11 stem fwd+bwd",
-            _fwd_bwd(stem, x),
-            {f"R={saved}": use(saved), f"R={other}": use(other)},
-            repeats,
-        )
-    pooled.BLOCK = saved
+        _stem_ab(repeats, pooled, "BLOCK", {f"R={block}": block, f"R={other}": other})
 
 
 def keep_memory(repeats: int) -> None:
@@ -179,7 +153,7 @@ def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labe
         _ab(
             f"G({m},3,{c_out}) {shape}",
             _fwd_bwd(layer, torch.randn(shape)),
-            {labels[0]: lambda: setattr(owner, name, on), labels[1]: lambda: setattr(owner, name, off)},
+            _toggle(owner, name, {labels[0]: on, labels[1]: off}),
             repeats,
         )
     setattr(owner, name, saved)
