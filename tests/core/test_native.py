@@ -18,6 +18,7 @@ needs_library = pytest.mark.skipif(
 def fresh_library(monkeypatch, tmp_path):
     """``library()`` rebuilt from scratch in an empty cache, and cleared again afterwards."""
     monkeypatch.setenv("WAVELET_NETWORKS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("WAVELET_NETWORKS_NATIVE", raising=False)
     monkeypatch.setattr(_native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     _native.library.cache_clear()
     yield tmp_path
