@@ -16,8 +16,9 @@
 /* The inner loops, each a function of its own: inlined into the loop nests
  * around them, gcc 12 no longer vectorises them. On x86-64 each is built twice,
  * for AVX2 (x86-64-v3) and for the baseline, and the loader picks one by the
- * CPU it runs on (twice as fast for the maxima on an AMD EPYC); the build
- * retries with -DWN_NO_CLONES where the compiler cannot. */
+ * CPU it runs on (AVX2 compares and selects eight floats per instruction, the
+ * x86-64 baseline four); the build retries with -DWN_NO_CLONES where the
+ * compiler cannot. */
 #if defined(__x86_64__) && defined(__linux__) && !defined(WN_NO_CLONES)
 #define INNER __attribute__((noinline, target_clones("arch=x86-64-v3", "default"))) static
 #else
