@@ -149,6 +149,16 @@ def test_lifting_stem_rejects_bad_pools(pools, message):
         WF.lifting_stem(x, w, wn.ScaleGrid(3), pools, None, None)
 
 
+@pytest.mark.parametrize("which", ["weight", "bn_weight", "bn_bias", "running_mean", "running_var"])
+def test_lifting_stem_rejects_mixed_dtypes(which):
+    """As batch norm does; the compiled loops would read a float64 tensor as float32."""
+    args = {"weight": torch.randn(3, 1, 5), "bn_weight": torch.ones(3), "bn_bias": torch.zeros(3),
+            "running_mean": torch.zeros(3), "running_var": torch.ones(3)}  # fmt: skip
+    args[which] = args[which].double()
+    with pytest.raises(ValueError, match=f"{which} must have the signal's dtype"):
+        WF.lifting_stem(torch.randn(1, 1, 100), scales=wn.ScaleGrid(3), pool_sizes=(4, 4), **args)
+
+
 def test_lifting_stem_rejects_bad_shapes():
     with pytest.raises(ValueError, match="channels"):
         WF.lifting_stem(torch.randn(1, 2, 100), torch.randn(3, 1, 5), wn.ScaleGrid(3), (4, 4),

@@ -118,6 +118,12 @@ def lifting_stem(
     p1, p2 = pool_sizes
     check_positive_int(p1, "pool_sizes[0]")
     check_positive_int(p2, "pool_sizes[1]")
+    # as batch norm: one dtype throughout (the compiled loops read every tensor as the signal's)
+    given = {"weight": weight, "bn_weight": bn_weight, "bn_bias": bn_bias,
+             "running_mean": running_mean, "running_var": running_var}  # fmt: skip
+    for name, t in given.items():
+        if t is not None and t.dtype != x.dtype:
+            raise ValueError(f"{name} must have the signal's dtype {x.dtype}, got {t.dtype}")
     use_batch = training or running_mean is None
     fusable = (
         1 < p1 < 256  # offsets are stored as uint8
