@@ -1,110 +1,282 @@
-/* Compiled loops of the fused lifting + max pool (see pooled.py and _native.py).
+/* Compiled loops of the fused lifting + max pool, its stem, and the smoothing cascade
+ * (see pooled.py, stem.py, smoothing.py and _native.py).
  *
- * A pooling window's P entries are P strided views of one matrix product, all
- * of shape (n0, n1, n2, C) with the same strides (s0, s1, s2, 1) and their own
- * offsets; the windows, in that (n0, n1, n2, C) order, are contiguous arrays
- * here. Every loop runs over the C contiguous channels, innermost, and
- * streams the P entries once: the torch tournament it replaces passes over
- * them log2(P) times and writes temporaries.
  * Pure C on raw pointers: no torch headers (a one-second compile), called via
  * ctypes, which releases the GIL. The inner loops take restrict pointers and
  * compare and select at one width (the entry index as T), so that the
  * compiler vectorises them.
  */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The inner loops, each a function of its own: inlined into the loop nests
- * around them, gcc 12 no longer vectorises them. On x86-64 each is built twice,
- * for AVX2 (x86-64-v3) and for the baseline, and the loader picks one by the
- * CPU it runs on (AVX2 compares and selects eight floats per instruction, the
- * x86-64 baseline four); the build retries with -DWN_NO_CLONES where the
- * compiler cannot. */
+ * around them, gcc 12 no longer vectorises them. On x86-64 each is built three
+ * times, for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and the baseline, and the
+ * loader picks one by the CPU it runs on; the build retries with -DWN_NO_CLONES
+ * where the compiler cannot. */
 #if defined(__x86_64__) && defined(__linux__) && !defined(WN_NO_CLONES)
-#define INNER __attribute__((noinline, target_clones("arch=x86-64-v3", "default"))) static
+#define INNER                                                                        \
+    __attribute__((noinline, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) \
+    static
 #else
 #define INNER __attribute__((noinline)) static
 #endif
 
-#define CHUNK 64 /* channels per pass: the running maxima stay in registers or L1 */
+/* One matrix product Y of the fused lifting (pooled.py) is (d nq, R C): rows (phase, q),
+ * columns (r, c), time t = d (R q + r) + phase. Its pooling windows (P times each) are
+ * handled TILE at a time: their maxima are formed channels-innermost (the C channels of a
+ * time are contiguous in Y) into a small buffer, and written to the output, whose time
+ * axis is contiguous, one run of TILE times per channel (a 64-byte line for float)
+ * instead of one scattered value per channel and time. The offsets of the maxima keep
+ * the window layout of pooled._window, so that both paths share them. */
+#define TILE 16
+
+
+/* e[k]: where the C channels of time t0 + k lie in Y, k < n (counters, no divisions) */
+static void addresses(long t0, long n, long d, long nq, long R, long C, long *e) {
+    long q = t0 / (d * R), rest = t0 - q * d * R;
+    long r = rest / d, phase = rest - r * d;
+    for (long k = 0; k < n; ++k) {
+        e[k] = ((phase * nq + q) * R + r) * C;
+        if (++phase == d) {
+            phase = 0;
+            if (++r == R) { r = 0; ++q; }
+        }
+    }
+}
+
+/* at[i]: where the C offsets of window tau0 + i lie, i < w: layout (d/P, nq, R, C) when
+ * P divides d ("phase"), else time order ("block", "time"); returns whether they are
+ * one contiguous run */
+static int windows(long tau0, long w, long d, long nq, long R, long P, long C, long *at) {
+    long k = d % P ? 1 : d / P, j = tau0 % k, u = tau0 / k;
+    for (long i = 0; i < w; ++i) {
+        at[i] = (j * nq * R + u) * C;
+        if (++j == k) { j = 0; ++u; }
+    }
+    return k == 1;
+}
+
+static long clamp(long v, long hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 #define DEFINE(T, S)                                                                 \
-INNER void first_##S(const T *restrict e, T *restrict best, T *restrict arg,        \
-                      long w) {                                                      \
-    for (long c = 0; c < w; ++c) { best[c] = e[c]; arg[c] = 0; }                     \
+/* Every vector loop is a function of its own whose restrict arguments let the       \
+ * compiler vectorise it (the same loop inside a loop nest it does not vectorise). */ \
+INNER void first_##S(const T *restrict v, T *restrict b, T *restrict g, long C) {    \
+    for (long c = 0; c < C; ++c) { b[c] = v[c]; g[c] = 0; }                          \
 }                                                                                    \
                                                                                      \
 /* NaN wins, else the first of ties, as max_pool1d */                                \
-INNER void update_##S(const T *restrict e, T *restrict best, T *restrict arg,       \
-                       T a, long w) {                                                \
-    for (long c = 0; c < w; ++c) {                                                   \
-        T v = e[c];                                                                  \
-        int later = (v > best[c]) | (v != v);                                        \
-        best[c] = later ? v : best[c];                                               \
-        arg[c] = later ? a : arg[c];                                                 \
+INNER void update_##S(const T *restrict v, T *restrict b, T *restrict g, T a,       \
+                      long C) {                                                      \
+    for (long c = 0; c < C; ++c) {                                                   \
+        T x = v[c];                                                                  \
+        int later = (x > b[c]) | (x != x);                                           \
+        b[c] = later ? x : b[c];                                                     \
+        g[c] = later ? a : g[c];                                                     \
     }                                                                                \
 }                                                                                    \
                                                                                      \
-INNER void store_##S(const T *restrict best,               \
-                                                const T *restrict arg, T *restrict b, \
-                                                long bc, uint8_t *restrict o,        \
-                                                long w) {                            \
-    for (long c = 0; c < w; ++c) { b[c * bc] = best[c]; o[c] = (uint8_t)arg[c]; }    \
+/* the same on sign * v, where keep[c] != 0 (else the first entry stays) */          \
+INNER void first_signed_##S(const T *restrict v, const T *restrict sign,             \
+                            T *restrict b, T *restrict g, long C) {                  \
+    for (long c = 0; c < C; ++c) { b[c] = sign[c] * v[c]; g[c] = 0; }                \
 }                                                                                    \
                                                                                      \
-INNER void load_##S(const T *restrict g, long gc,          \
-                                               const uint8_t *restrict o,            \
-                                               T *restrict grad, T *restrict arg,    \
-                                               long w) {                             \
-    for (long c = 0; c < w; ++c) { grad[c] = g[c * gc]; arg[c] = (T)o[c]; }          \
+INNER void update_signed_##S(const T *restrict v, const T *restrict sign,            \
+                             const T *restrict keep, T *restrict b, T *restrict g,   \
+                             T a, long C) {                                          \
+    for (long c = 0; c < C; ++c) {                                                   \
+        T x = sign[c] * v[c];                                                        \
+        int later = ((x > b[c]) | (x != x)) & (keep[c] != 0);                        \
+        b[c] = later ? x : b[c];                                                     \
+        g[c] = later ? a : g[c];                                                     \
+    }                                                                                \
 }                                                                                    \
                                                                                      \
-INNER void scatter_##S(const T *restrict g,                \
-                                                  const T *restrict arg,             \
-                                                  T *restrict e, T a, long w) {      \
-    for (long c = 0; c < w; ++c) { T v = g[c]; e[c] = arg[c] == a ? v : (T)0; }       \
+/* entry a of a window: its gradient where the window's maximum came from it */      \
+INNER void unmax_##S(const T *restrict b, const T *restrict g, T a, T *restrict p,  \
+                     long C) {                                                       \
+    for (long c = 0; c < C; ++c) p[c] = g[c] == a ? b[c] : (T)0;                     \
 }                                                                                    \
                                                                                      \
-/* best = max over the entries (written at best + i0 b0 + i1 b1 + i2 b2 + c bc),     \
- * off = the entry it came from (contiguous) */                                      \
-void wn_max_##S(const T *y, const long *entry, long P, long n0, long n1, long n2,    \
-                long s0, long s1, long s2, long C, T *best, long b0, long b1,        \
-                long b2, long bc, uint8_t *off) {                                    \
-    T bb[CHUNK], aa[CHUNK];                                                          \
-    for (long i0 = 0; i0 < n0; ++i0)                                                 \
-        for (long i1 = 0; i1 < n1; ++i1)                                             \
-            for (long i2 = 0; i2 < n2; ++i2) {                                       \
-                const T *p = y + i0 * s0 + i1 * s1 + i2 * s2;                        \
-                long at = ((i0 * n1 + i1) * n2 + i2) * C;                            \
-                for (long c0 = 0; c0 < C; c0 += CHUNK) {                             \
-                    long w = C - c0 < CHUNK ? C - c0 : CHUNK;                        \
-                    first_##S(p + entry[0] + c0, bb, aa, w);                         \
-                    for (long a = 1; a < P; ++a)                                     \
-                        update_##S(p + entry[a] + c0, bb, aa, (T)a, w);              \
-                    store_##S(bb, aa, best + i0 * b0 + i1 * b1 + i2 * b2 + c0 * bc, bc, \
-                              off + at + c0, w);                                     \
-                }                                                                    \
+INNER void to_u8_##S(const T *restrict g, uint8_t *restrict o, long C) {             \
+    for (long c = 0; c < C; ++c) o[c] = (uint8_t)g[c];                               \
+}                                                                                    \
+                                                                                     \
+INNER void from_u8_##S(const uint8_t *restrict o, T *restrict g, long C) {           \
+    for (long c = 0; c < C; ++c) g[c] = (T)o[c];                                     \
+}                                                                                    \
+                                                                                     \
+/* sums of (v - K) and of its squares per channel, in double */                      \
+INNER void sums_##S(const T *restrict v, const T *restrict K, double *restrict s1,   \
+                    double *restrict s2, long C) {                                   \
+    for (long c = 0; c < C; ++c) {                                                   \
+        double x = (double)v[c] - (double)K[c];                                      \
+        s1[c] += x;                                                                  \
+        s2[c] += x * x;                                                              \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+/* out[c os + i] = buf[i C + c], i < w: the tile into rows of contiguous time */     \
+INNER void put_##S(const T *restrict buf, long w, long C, T *restrict out, long os) { \
+    for (long c = 0; c < C; ++c)                                                     \
+        for (long i = 0; i < w; ++i) out[c * os + i] = buf[i * C + c];               \
+}                                                                                    \
+                                                                                     \
+INNER void put_u8_##S(const T *restrict arg, long w, long C, uint8_t *restrict out,  \
+                      long os) {                                                     \
+    for (long c = 0; c < C; ++c)                                                     \
+        for (long i = 0; i < w; ++i) out[c * os + i] = (uint8_t)arg[i * C + c];      \
+}                                                                                    \
+                                                                                     \
+/* buf[i C + c] = g[c gs + i], i < w: rows of contiguous time into the tile */       \
+INNER void get_##S(const T *restrict g, long gs, long w, long C, T *restrict buf) {   \
+    for (long c = 0; c < C; ++c)                                                     \
+        for (long i = 0; i < w; ++i) buf[i * C + c] = g[c * gs + i];                 \
+}                                                                                    \
+                                                                                     \
+/* b[c] = offset[c] + slope[c] m[c]: one time of channels-last rows */               \
+INNER void affine_##S(const T *restrict m, const T *restrict slope,                  \
+                      const T *restrict offset, T *restrict b, long C) {             \
+    for (long c = 0; c < C; ++c) b[c] = offset[c] + slope[c] * m[c];                 \
+}                                                                                    \
+                                                                                     \
+/* buf[i C + c] = offset[c] + slope[c] m1[c ms + i], i < w */                         \
+INNER void get_affine_##S(const T *restrict m1, long ms, long w, long C,             \
+                          const T *restrict slope, const T *restrict offset,         \
+                          T *restrict buf) {                                         \
+    for (long c = 0; c < C; ++c)                                                     \
+        for (long i = 0; i < w; ++i) buf[i * C + c] = offset[c] + slope[c] * m1[c * ms + i]; \
+}                                                                                    \
+                                                                                     \
+/* Max-pool product y over windows of P times into out (C rows of stride os, the      \
+ * first n windows) and the offsets of every window's maximum into off (window       \
+ * layout). With P2 > 0, the stem's work on the pooled rows too (stem.py): the       \
+ * per-channel mean and sum of squared deviations of those n values, merged into      \
+ * mean and msq (which hold the row's first `count` values; none when mean is NULL), \
+ * and the second max pool of sign * pooled over windows of P2 (the first n2) into   \
+ * out2 and off2 (C rows of strides o2s, f2s); channels where flat[c] take every     \
+ * window's first entry. Returns 0, or -1 when out of memory. */                     \
+int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *out,  \
+                long os, long ot, uint8_t *off, long P2, const T *sign, const uint8_t *flat,  \
+                long count, double *mean, double *msq, long n2, T *out2, long o2s,   \
+                uint8_t *off2, long f2s) {                                           \
+    long total = nq * R * d / P;                                                     \
+    long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
+    long m = tile / (P2 ? P2 : 1);                                                   \
+    T *buf = malloc(sizeof(T) * (2 * tile * C + 2 * m * C + 3 * C));                 \
+    long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
+    double *s = calloc(2 * C, sizeof(double));                                       \
+    if (!buf || !e || !s) { free(buf); free(e); free(s); return -1; }                \
+    T *arg = buf + tile * C, *best2 = arg + tile * C, *arg2 = best2 + m * C;          \
+    T *K = arg2 + m * C, *sg = K + C, *keep = sg + C;                                \
+    long *at = e + tile * P;                                                         \
+    for (long c = 0; c < C; ++c) {                                                   \
+        sg[c] = sign ? sign[c] : (T)1;                                               \
+        keep[c] = flat && flat[c] ? (T)0 : (T)1;                                     \
+    }                                                                                \
+    for (long i0 = 0; i0 < total; i0 += tile) {                                      \
+        long w = total - i0 < tile ? total - i0 : tile;                              \
+        addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
+        int run = windows(i0, w, d, nq, R, P, C, at);                                \
+        for (long i = 0; i < w; ++i) {                                               \
+            first_##S(y + e[i * P], buf + i * C, arg + i * C, C);                    \
+            for (long a = 1; a < P; ++a)                                             \
+                update_##S(y + e[i * P + a], buf + i * C, arg + i * C, (T)a, C);     \
+        }                                                                            \
+        if (run)                                                                     \
+            to_u8_##S(arg, off + at[0], w * C);                                      \
+        else                                                                         \
+            for (long i = 0; i < w; ++i) to_u8_##S(arg + i * C, off + at[i], C);     \
+        long kept = clamp(n - i0, w);                                                \
+        if (kept && ot == 1)                                                         \
+            put_##S(buf, kept, C, out + i0, os);                                     \
+        else if (kept) /* channels last: the tile as it is */                        \
+            memcpy(out + i0 * ot, buf, sizeof(T) * kept * C);                        \
+        if (!P2) continue;                                                           \
+        if (kept && mean) {                                                          \
+            if (i0 == 0)                                                             \
+                for (long c = 0; c < C; ++c) K[c] = buf[c];                          \
+            for (long i = 0; i < kept; ++i) sums_##S(buf + i * C, K, s, s + C, C);   \
+        }                                                                            \
+        long nw = clamp(n2 - i0 / P2, w / P2);                                       \
+        if (nw) {                                                                    \
+            for (long k = 0; k < nw; ++k) {                                          \
+                const T *v = buf + k * P2 * C;                                       \
+                first_signed_##S(v, sg, best2 + k * C, arg2 + k * C, C);             \
+                for (long a = 1; a < P2; ++a)                                        \
+                    update_signed_##S(v + a * C, sg, keep, best2 + k * C,            \
+                                      arg2 + k * C, (T)a, C);                        \
             }                                                                        \
+            put_##S(best2, nw, C, out2 + i0 / P2, o2s);                              \
+            put_u8_##S(arg2, nw, C, off2 + i0 / P2, f2s);                            \
+        }                                                                            \
+    }                                                                                \
+    long nb = clamp(n, total);                                                       \
+    if (P2 && mean && nb) /* Chan et al.'s merge of (count, mean, msq) and the product's */ \
+        for (long c = 0; c < C; ++c) {                                               \
+            double mu = K[c] + s[c] / nb, sq = s[C + c] - s[c] * s[c] / nb;          \
+            if (count == 0) { mean[c] = mu; msq[c] = sq; continue; }                 \
+            double all = (double)(count + nb), delta = mu - mean[c];                 \
+            mean[c] += delta * nb / all;                                             \
+            msq[c] += sq + delta * delta * ((double)count * nb / all);              \
+        }                                                                            \
+    free(buf); free(e); free(s);                                                     \
+    return 0;                                                                        \
 }                                                                                    \
                                                                                      \
-/* Adjoint: entry a of dy gets g (at g + i0 g0 + i1 g1 + i2 g2 + c gc) where         \
- * off == a, zero elsewhere */                                                       \
-void wn_unmax_##S(const T *g, long g0, long g1, long g2, long gc, const uint8_t *off, \
-                  long P, long n0, long n1, long n2, long C, T *dy,                  \
-                  const long *entry, long s0, long s1, long s2) {                    \
-    T gg[CHUNK], aa[CHUNK];                                                          \
-    for (long i0 = 0; i0 < n0; ++i0)                                                 \
-        for (long i1 = 0; i1 < n1; ++i1)                                             \
-            for (long i2 = 0; i2 < n2; ++i2) {                                       \
-                T *p = dy + i0 * s0 + i1 * s1 + i2 * s2;                             \
-                long at = ((i0 * n1 + i1) * n2 + i2) * C;                            \
-                for (long c0 = 0; c0 < C; c0 += CHUNK) {                             \
-                    long w = C - c0 < CHUNK ? C - c0 : CHUNK;                        \
-                    load_##S(g + i0 * g0 + i1 * g1 + i2 * g2 + c0 * gc, gc,          \
-                             off + at + c0, gg, aa, w);                              \
-                    for (long a = 0; a < P; ++a)                                     \
-                        scatter_##S(gg, aa, p + entry[a] + c0, (T)a, w);             \
+/* Adjoint of wn_pool: dy (the product's shape, every entry written) gets, for each  \
+ * window, its gradient at the offset of its maximum and zeros elsewhere. The        \
+ * gradient of window i < n: P2 == 0: g[c gs + i]; P2 > 0 (the stem's, stem.py):     \
+ * offset[c] + slope[c] m1[c ms + i] (zero when slope is NULL), plus                 \
+ * coef[c] g[c gs + k] where the second pool's window k < n2 took its maximum        \
+ * (off2[c f2s + k]); windows from n on get zero. */                                 \
+int wn_unpool_##S(T *dy, long d, long nq, long R, long C, long P, long n,            \
+                  const uint8_t *off, const T *g, long gs, long P2, const T *m1,      \
+                  long ms, long mt, const T *slope, const T *offset, const T *coef, long n2,   \
+                  const uint8_t *off2, long f2s) {                                   \
+    long total = nq * R * d / P;                                                     \
+    long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
+    T *buf = malloc(sizeof(T) * 2 * tile * C);                                       \
+    long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
+    if (!buf || !e) { free(buf); free(e); return -1; }                               \
+    T *arg = buf + tile * C;                                                         \
+    long *at = e + tile * P;                                                         \
+    for (long i0 = 0; i0 < total; i0 += tile) {                                      \
+        long w = total - i0 < tile ? total - i0 : tile;                              \
+        long kept = clamp(n - i0, w);                                                \
+        if (!P2)                                                                     \
+            get_##S(g + i0, gs, kept, C, buf);                                       \
+        else if (slope && mt == 1)                                                   \
+            get_affine_##S(m1 + i0, ms, kept, C, slope, offset, buf);                \
+        else if (slope) /* channels last */                                          \
+            for (long i = 0; i < kept; ++i)                                          \
+                affine_##S(m1 + (i0 + i) * mt, slope, offset, buf + i * C, C);       \
+        else                                                                         \
+            for (long i = 0; i < kept * C; ++i) buf[i] = 0;                          \
+        for (long i = kept * C; i < w * C; ++i) buf[i] = 0;                          \
+        if (P2) {                                                                    \
+            long nw = clamp(n2 - i0 / P2, w / P2);                                   \
+            for (long k = 0; k < nw; ++k)                                            \
+                for (long c = 0; c < C; ++c) {                                       \
+                    long at2 = c * f2s + i0 / P2 + k;                                \
+                    buf[(k * P2 + off2[at2]) * C + c] += coef[c] * g[c * gs + i0 / P2 + k]; \
                 }                                                                    \
-            }                                                                        \
+        }                                                                            \
+        addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
+        if (windows(i0, w, d, nq, R, P, C, at))                                      \
+            from_u8_##S(off + at[0], arg, w * C);                                    \
+        else                                                                         \
+            for (long i = 0; i < w; ++i) from_u8_##S(off + at[i], arg + i * C, C);   \
+        for (long i = 0; i < w; ++i) {                                               \
+            for (long a = 0; a < P; ++a)                                             \
+                unmax_##S(buf + i * C, arg + i * C, (T)a, dy + e[i * P + a], C);     \
+        }                                                                            \
+    }                                                                                \
+    free(buf); free(e);                                                              \
+    return 0;                                                                        \
 }
 
 DEFINE(float, f32)
@@ -169,107 +341,3 @@ void wn_smooth_adjoint_##S(const T *g, long n0, long n1, long n2, long n,       
 
 DEFINE_SMOOTH(float, f32)
 DEFINE_SMOOTH(double, f64)
-
-/* The fused stem's per-row work (stem.py), one row = one batch item and scale of
- * the pooled lifting, (C, n) with channel stride rs. Forward: each channel's
- * mean and variance (two passes, summed in double) and the second max pool of
- * sign * row over windows of p2 (a flat channel takes each window's first
- * entry). Backward: the gradient at the pooled lifting, an affine function of
- * the row plus the sparse term where the second pool took its maximum. */
-#define DEFINE_STEM(T, S)                                                            \
-/* eight running sums: a single one would wait on each addition's latency */        \
-INNER double sum_##S(const T *restrict x, long n) {                                  \
-    double s[8] = {0}, r = 0;                                                        \
-    long t = 0;                                                                      \
-    for (; t + 8 <= n; t += 8)                                                       \
-        for (int l = 0; l < 8; ++l) s[l] += x[t + l];                                \
-    for (; t < n; ++t) r += x[t];                                                    \
-    for (int l = 0; l < 8; ++l) r += s[l];                                           \
-    return r;                                                                        \
-}                                                                                    \
-                                                                                     \
-INNER double squares_##S(const T *restrict x, double mu, long n) {                   \
-    double s[8] = {0}, r = 0;                                                        \
-    long t = 0;                                                                      \
-    for (; t + 8 <= n; t += 8)                                                       \
-        for (int l = 0; l < 8; ++l) {                                                \
-            double v = x[t + l] - mu;                                                \
-            s[l] += v * v;                                                           \
-        }                                                                            \
-    for (; t < n; ++t) { double v = x[t] - mu; r += v * v; }                         \
-    for (int l = 0; l < 8; ++l) r += s[l];                                           \
-    return r;                                                                        \
-}                                                                                    \
-                                                                                     \
-INNER void pool4_##S(const T *restrict x, T sign, long n2, T *restrict m,            \
-                     uint8_t *restrict off) {                                        \
-    for (long t = 0; t < n2; ++t) {                                                  \
-        T b = sign * x[4 * t], v;                                                    \
-        uint8_t o = 0;                                                               \
-        v = sign * x[4 * t + 1]; if (v > b || v != v) { b = v; o = 1; }              \
-        v = sign * x[4 * t + 2]; if (v > b || v != v) { b = v; o = 2; }              \
-        v = sign * x[4 * t + 3]; if (v > b || v != v) { b = v; o = 3; }              \
-        m[t] = b; off[t] = o;                                                        \
-    }                                                                                \
-}                                                                                    \
-                                                                                     \
-INNER void pool_##S(const T *restrict x, T sign, long p, long n2, T *restrict m,     \
-                    uint8_t *restrict off) {                                         \
-    for (long t = 0; t < n2; ++t) {                                                  \
-        T b = sign * x[p * t];                                                       \
-        uint8_t o = 0;                                                               \
-        for (long a = 1; a < p; ++a) {                                               \
-            T v = sign * x[p * t + a];                                               \
-            if (v > b || v != v) { b = v; o = (uint8_t)a; }                          \
-        }                                                                            \
-        m[t] = b; off[t] = o;                                                        \
-    }                                                                                \
-}                                                                                    \
-                                                                                     \
-void wn_stem_row_##S(const T *row, long C, long rs, long n, long p2, const T *sign,   \
-                     const uint8_t *flat, int stats, double *mean, double *var,      \
-                     T *m2, long ms, uint8_t *off2, long os) {                       \
-    long n2 = n / p2;                                                                \
-    for (long c = 0; c < C; ++c) {                                                   \
-        const T *x = row + c * rs;                                                   \
-        if (stats) {                                                                 \
-            double mu = sum_##S(x, n) / n;                                           \
-            mean[c] = mu;                                                            \
-            var[c] = squares_##S(x, mu, n) / n;                                      \
-        }                                                                            \
-        T sg = sign ? sign[c] : (T)1;                                                \
-        if (flat && flat[c])  /* gamma = 0: every window's first entry */            \
-            for (long t = 0; t < n2; ++t) {                                          \
-                m2[c * ms + t] = sg * x[p2 * t];                                     \
-                off2[c * os + t] = 0;                                                \
-            }                                                                        \
-        else if (p2 == 4)                                                            \
-            pool4_##S(x, sg, n2, m2 + c * ms, off2 + c * os);                        \
-        else                                                                         \
-            pool_##S(x, sg, p2, n2, m2 + c * ms, off2 + c * os);                     \
-    }                                                                                \
-}                                                                                    \
-                                                                                     \
-INNER void affine_##S(const T *restrict x, T slope, T offset, T *restrict y, long n) { \
-    for (long t = 0; t < n; ++t) y[t] = offset + slope * x[t];                       \
-}                                                                                    \
-                                                                                     \
-/* g1[c, t] = offset[c] + slope[c] m1[c, t] (zero without slope), then               \
- * g1[c, p2 tau + off2[c, tau]] += coef[c] g[c, tau] */                              \
-void wn_stem_grad_row_##S(const T *m1, long rs, long C, long n, const T *slope,      \
-                          const T *offset, const T *g, long gs, const uint8_t *off2, \
-                          long os, long n2, long p2, const T *coef, T *g1, long g1s) { \
-    for (long c = 0; c < C; ++c) {                                                   \
-        T *out = g1 + c * g1s;                                                       \
-        if (slope)                                                                   \
-            affine_##S(m1 + c * rs, slope[c], offset[c], out, n);                    \
-        else                                                                         \
-            for (long t = 0; t < n; ++t) out[t] = 0;                                 \
-        const T *gc = g + c * gs;                                                    \
-        const uint8_t *oc = off2 + c * os;                                           \
-        for (long t = 0; t < n2; ++t) out[p2 * t + oc[t]] += coef[c] * gc[t];        \
-    }                                                                                \
-}
-
-DEFINE_STEM(float, f32)
-DEFINE_STEM(double, f64)

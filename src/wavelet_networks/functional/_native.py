@@ -40,6 +40,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -47,16 +48,16 @@ from torch import Tensor
 from wavelet_networks._machine import default_cache_dir
 
 __all__ = [
+    "SecondPool",
+    "StemGradient",
     "available",
     "library",
+    "pool",
     "smooth",
     "smooth_adjoint",
     "smoothable",
-    "stem_grad_row",
-    "stem_row",
+    "unpool",
     "use_native",
-    "window_max",
-    "window_unmax",
 ]
 
 SOURCE = Path(__file__).with_name("_native.c")
@@ -147,19 +148,15 @@ def library() -> ctypes.CDLL | None:
         return None
     p, i = ctypes.c_void_p, ctypes.c_long
     for suffix in DTYPES.values():
-        f = getattr(lib, f"wn_max_{suffix}")
-        f.argtypes, f.restype = [p, p, *[i] * 8, p, i, i, i, i, p], None
-        f = getattr(lib, f"wn_unmax_{suffix}")
-        f.argtypes, f.restype = [p, i, i, i, i, p, *[i] * 5, p, p, i, i, i], None
+        f = getattr(lib, f"wn_pool_{suffix}")
+        f.argtypes = [p, *[i] * 6, p, i, i, p, i, p, p, i, p, p, i, p, i, p, i]
+        f.restype = ctypes.c_int
+        f = getattr(lib, f"wn_unpool_{suffix}")
+        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p, i], ctypes.c_int
         f = getattr(lib, f"wn_smooth_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
         f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
         f.argtypes, f.restype = [p, i, i, i, i, p, p, i, p, i, i, i, i], None
-        f = getattr(lib, f"wn_stem_row_{suffix}")
-        f.argtypes = [p, i, i, i, i, p, p, ctypes.c_int, p, p, p, i, p, i]
-        f.restype = None
-        f = getattr(lib, f"wn_stem_grad_row_{suffix}")
-        f.argtypes, f.restype = [p, i, i, i, p, p, p, i, p, i, i, i, p, p, i], None
     return lib
 
 
@@ -191,51 +188,118 @@ def _outer(t: Tensor) -> tuple[list[int], list[int]]:
     return [1] * pad + list(t.shape[:-1]), [0] * pad + list(t.stride()[:-1])
 
 
-def _entries(entries: list[Tensor]) -> tuple[ctypes.Array, list[int]]:
-    """The entries' offsets from the first, as a C ``long`` array, and their common strides.
+class SecondPool(NamedTuple):
+    """The fused stem's work in :func:`pool` on one row (batch item, scale) of the pooled lifting.
 
-    The entries: views of one tensor, of one shape ``(..., C)`` (at most
-    three outer axes) and one set of strides, the channels contiguous.
+    ``pool``: the second pool's window ``P2``; ``sign`` (``(C,)`` or ``None``):
+    the second pool takes the maxima of ``sign * pooled``; ``flat`` (uint8
+    ``(C,)`` or ``None``): channels that take every window's first entry;
+    ``mean``, ``msq`` (float64 ``(C,)``, or ``None`` for no statistics): the
+    row's running mean and sum of squared deviations over its first
+    ``count`` pooled values, updated in place; ``out``, ``off``: ``(C, n2)``
+    (values, uint8 offsets) for the product's second-pool windows, time
+    contiguous.
     """
-    first = entries[0]
-    assert all(e.shape == first.shape and e.stride() == first.stride() for e in entries)
-    assert first.stride(-1) == 1 and len(entries) < 256
-    start = first.storage_offset()
-    offsets = (ctypes.c_long * len(entries))(*(e.storage_offset() - start for e in entries))
-    return offsets, _outer(first)[1]
+
+    pool: int
+    sign: Tensor | None
+    flat: Tensor | None
+    count: int
+    mean: Tensor | None
+    msq: Tensor | None
+    out: Tensor
+    off: Tensor
 
 
-def window_max(entries: list[Tensor], best: Tensor) -> Tensor:
-    """Write the elementwise maximum of a window's ``entries`` into ``best``; return the argmax.
+class StemGradient(NamedTuple):
+    """The fused stem's gradient in :func:`unpool` on one row of the pooled lifting.
 
-    As :func:`~wavelet_networks.functional.pooled._tournament`: NaN wins, else
-    the first of ties. ``best``: any view of the entries' shape; the index of
-    the entry each maximum came from is returned contiguous, uint8.
+    The gradient at pooled value ``(c, i)`` is ``offset[c] + slope[c] m1[c, i]``
+    (zero when ``slope`` is ``None``) plus ``coef[c] grad[c, k]`` where the
+    second pool's window ``k`` (of ``pool``) took its maximum at ``i``
+    (``off[c, k]``). ``m1`` ``(C, n)``, ``off`` uint8 ``(C, n2)``; ``slope``,
+    ``offset``, ``coef`` contiguous ``(C,)``; time axes contiguous.
     """
-    first = entries[0]
-    assert best.shape == first.shape and best.dtype == first.dtype
-    offsets, (s0, s1, s2) = _entries(entries)
-    (n0, n1, n2), (b0, b1, b2) = _outer(best)
-    off = torch.empty(first.shape, dtype=torch.uint8)
-    fn = getattr(library(), f"wn_max_{DTYPES[first.dtype]}")
-    fn(first.data_ptr(), offsets, len(entries), n0, n1, n2, s0, s1, s2, first.shape[-1],
-       best.data_ptr(), b0, b1, b2, best.stride(-1), off.data_ptr())  # fmt: skip
-    return off
+
+    pool: int
+    m1: Tensor
+    slope: Tensor | None
+    offset: Tensor | None
+    coef: Tensor
+    off: Tensor
 
 
-def window_unmax(grad: Tensor, off: Tensor, entries: list[Tensor]) -> None:
-    """Adjoint of :func:`window_max`: write ``grad`` into entry ``off``, zeros into the others.
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
 
-    ``grad``: any view of the entries' shape; ``off``: contiguous uint8 of
-    that shape; ``entries``: views of the tensor written into.
+
+def _rows_layout(t: Tensor) -> bool:
+    """Whether ``(C, n)`` rows are time contiguous or channels last (the two the loops take)."""
+    return t.stride(1) == 1 or (t.stride(0) == 1 and t.stride(1) == t.shape[0])
+
+
+def _check(status: int) -> None:
+    if status != 0:
+        raise MemoryError("wavelet-networks: the compiled pooling loop could not allocate scratch")
+
+
+def pool(
+    y: Tensor, d: int, nq: int, block: int, size: int, dest: Tensor, off: Tensor,
+    second: SecondPool | None = None,
+) -> None:  # fmt: skip
+    """Max-pool one product ``Y`` of the fused lifting over windows of ``size`` times.
+
+    ``y``: contiguous ``(d * nq, block * C)``, rows (phase, q), columns (r, c),
+    time ``d (block q + r) + phase`` (see ``pooled.py``). The maxima of the
+    first ``dest.shape[1]`` windows go to ``dest`` ``(C, n)`` (time contiguous);
+    the offsets of every window's maximum (NaN wins, else the first of ties,
+    as ``max_pool1d``) to ``off``, contiguous uint8 in the window layout of
+    ``pooled._window``. ``second``: the fused stem's work on the pooled values.
     """
-    first = entries[0]
-    assert off.is_contiguous() and grad.shape == first.shape == off.shape
-    offsets, (s0, s1, s2) = _entries(entries)
-    (n0, n1, n2), (g0, g1, g2) = _outer(grad)
-    fn = getattr(library(), f"wn_unmax_{DTYPES[grad.dtype]}")
-    fn(grad.data_ptr(), g0, g1, g2, grad.stride(-1), off.data_ptr(), len(entries), n0, n1, n2,
-       first.shape[-1], first.data_ptr(), offsets, s0, s1, s2)  # fmt: skip
+    c = dest.shape[0]
+    assert y.is_contiguous() and off.is_contiguous() and off.dtype == torch.uint8
+    assert _rows_layout(dest) and dest.dtype == y.dtype and y.shape[1] == block * c
+    assert off.numel() == y.numel() // size
+    p2 = sign = flat = mean = msq = out2 = off2 = None
+    count = n2 = o2s = f2s = 0
+    if second is not None:
+        p2, count, out2, off2 = second.pool, second.count, second.out, second.off
+        sign, flat, mean, msq = second.sign, second.flat, second.mean, second.msq
+        assert out2.stride(1) == off2.stride(1) == 1 and out2.shape == off2.shape
+        assert (mean is None) == (msq is None) and (mean is None or mean.dtype == torch.float64)
+        n2, o2s, f2s = out2.shape[1], out2.stride(0), off2.stride(0)
+    fn = getattr(library(), f"wn_pool_{DTYPES[y.dtype]}")
+    _check(fn(y.data_ptr(), d, nq, block, c, size, dest.shape[1], dest.data_ptr(), *dest.stride(),
+              off.data_ptr(), p2 or 0, _ptr(sign), _ptr(flat), count, _ptr(mean), _ptr(msq), n2,
+              _ptr(out2), o2s, _ptr(off2), f2s))  # fmt: skip
+
+
+def unpool(
+    dy: Tensor, d: int, nq: int, block: int, size: int, off: Tensor, grad: Tensor,
+    stem: StemGradient | None = None,
+) -> None:  # fmt: skip
+    """Adjoint of :func:`pool`: write ``dY`` (every entry) from the pooled gradient.
+
+    Each window's gradient goes to the offset of its maximum, zeros elsewhere.
+    ``dy``: contiguous, the product's shape; ``off``: as :func:`pool` wrote it.
+    The gradient of window ``i``: ``grad[c, i]`` ``(C, n)`` (zero from ``n``
+    on); with ``stem``, that of :class:`StemGradient`, ``grad`` then being the
+    gradient at the second pool's output ``(C, n2)``.
+    """
+    c = grad.shape[0]
+    assert dy.is_contiguous() and off.is_contiguous() and grad.stride(1) == 1
+    assert dy.dtype == grad.dtype and off.numel() * size == dy.numel()
+    fn = getattr(library(), f"wn_unpool_{DTYPES[dy.dtype]}")
+    if stem is None:
+        _check(fn(dy.data_ptr(), d, nq, block, c, size, grad.shape[1], off.data_ptr(),
+                  grad.data_ptr(), grad.stride(0), 0, None, 0, 0, None, None, None, 0, None, 0))  # fmt: skip
+        return
+    m1, off2 = stem.m1, stem.off
+    assert _rows_layout(m1) and off2.stride(1) == 1 and off2.shape == grad.shape
+    _check(fn(dy.data_ptr(), d, nq, block, c, size, m1.shape[1], off.data_ptr(), grad.data_ptr(),
+              grad.stride(0), stem.pool, m1.data_ptr(), *m1.stride(), _ptr(stem.slope),
+              _ptr(stem.offset), stem.coef.data_ptr(), off2.shape[1], off2.data_ptr(),
+              off2.stride(0)))  # fmt: skip
 
 
 def _taps(taps: list[float], dilation: int) -> tuple[ctypes.Array, ctypes.Array, int]:
@@ -281,58 +345,3 @@ def smooth_adjoint(
     fn = getattr(library(), f"wn_smooth_adjoint_{DTYPES[grad.dtype]}")
     fn(grad.data_ptr(), n0, n1, n2, grad.shape[-1], h, shift, n, target.data_ptr(),
        t0, t1, t2, target.shape[-1] if zero else 0)  # fmt: skip
-
-
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
-def stem_row(
-    row: Tensor,
-    pool: int,
-    sign: Tensor | None,
-    flat: Tensor | None,
-    mean: Tensor | None,
-    var: Tensor | None,
-    m2: Tensor,
-    off2: Tensor,
-) -> None:
-    """The fused stem's forward work on one row of the pooled lifting (see ``stem.py``).
-
-    ``row`` ``(C, n)``: each channel's mean and variance into ``mean`` and
-    ``var`` (float64 ``(C,)``; skipped when ``None``), and the maxima of
-    ``sign * row`` over windows of ``pool`` into ``m2`` with their offsets in
-    ``off2`` (uint8), both ``(C, n // pool)``; channels where ``flat``
-    (uint8 ``(C,)``) take each window's first entry. Every time axis contiguous.
-    """
-    c, n = row.shape
-    assert row.stride(1) == m2.stride(1) == off2.stride(1) == 1 and m2.dtype == row.dtype
-    assert (mean is None) == (var is None) and (mean is None or mean.dtype == torch.float64)
-    fn = getattr(library(), f"wn_stem_row_{DTYPES[row.dtype]}")
-    fn(row.data_ptr(), c, row.stride(0), n, pool, _ptr(sign), _ptr(flat), int(mean is not None),
-       _ptr(mean), _ptr(var), m2.data_ptr(), m2.stride(0), off2.data_ptr(), off2.stride(0))  # fmt: skip
-
-
-def stem_grad_row(
-    m1: Tensor,
-    slope: Tensor | None,
-    offset: Tensor | None,
-    grad: Tensor,
-    off2: Tensor,
-    pool: int,
-    coef: Tensor,
-    out: Tensor,
-) -> None:
-    """The fused stem's gradient at one row of the pooled lifting (see ``stem.py``).
-
-    ``out[c, t] = offset[c] + slope[c] m1[c, t]`` (zero when ``slope`` is
-    ``None``), then ``out[c, pool tau + off2[c, tau]] += coef[c] grad[c, tau]``.
-    ``m1``, ``out`` ``(C, n)``; ``grad``, ``off2`` ``(C, n // pool)``; ``slope``,
-    ``offset``, ``coef`` contiguous ``(C,)``. Every time axis contiguous.
-    """
-    c, n = out.shape
-    assert m1.stride(1) == grad.stride(1) == off2.stride(1) == out.stride(1) == 1
-    fn = getattr(library(), f"wn_stem_grad_row_{DTYPES[out.dtype]}")
-    fn(m1.data_ptr(), m1.stride(0), c, n, _ptr(slope), _ptr(offset), grad.data_ptr(),
-       grad.stride(0), off2.data_ptr(), off2.stride(0), grad.shape[1], pool, coef.data_ptr(),
-       out.data_ptr(), out.stride(0))  # fmt: skip

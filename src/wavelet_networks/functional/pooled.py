@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -285,21 +286,27 @@ def _int_tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
     return torch.maximum(left, right), torch.where(later, right_at + half, left_at)
 
 
+def _offsets(d: int, nq: int, pool: int, c: int) -> tuple[int, ...]:
+    """Shape of a product's offsets: that of one entry of :func:`_window`."""
+    layout = _layout(d, pool)
+    if layout == "phase":
+        return (d // pool, nq, BLOCK, c)
+    if layout == "block":
+        return (nq, BLOCK * d // pool, c)
+    return (nq * BLOCK * d // pool, c)
+
+
 def _pool(y: Tensor, d: int, nq: int, pool: int, dest: Tensor) -> Tensor:
     """Write the maxima into ``dest`` ``(C, times)`` (time order, may be cut short).
 
     Returns the offsets of the maxima (uint8, window layout).
     """
-    entries = _window(y, d, nq, pool)
-    whole = dest.shape[1] == nq * BLOCK * d // pool
     if _native.available(y.dtype, y.device):
-        if whole:  # straight into time order
-            return _native.window_max(entries, _window_layout(dest, d, nq, pool))
-        best = y.new_empty(entries[0].shape)
-        offset = _native.window_max(entries, best)
-    else:
-        best, offset = _tournament(entries)
-    if whole:  # one copy, straight into time order
+        offset = torch.empty(_offsets(d, nq, pool, dest.shape[0]), dtype=torch.uint8)
+        _native.pool(y, d, nq, BLOCK, pool, dest, offset)
+        return offset
+    best, offset = _tournament(_window(y, d, nq, pool))
+    if dest.shape[1] == nq * BLOCK * d // pool:  # one copy, straight into time order
         _window_layout(dest, d, nq, pool).copy_(best)
     else:
         dest.copy_(_time_order(best, d, pool)[:, : dest.shape[1]])
@@ -316,13 +323,8 @@ def _unpool(grad: Tensor, offset: Tensor, d: int, nq: int, pool: int, out: Tenso
     c = grad.shape[0]
     layout = _layout(d, pool)
     if _native.available(grad.dtype, grad.device):
-        g = _window_layout(grad, d, nq, pool)
-        if layout == "time":
-            dt = grad.new_empty(g.shape[0], pool, c)
-            _native.window_unmax(g, offset, [dt[:, a] for a in range(pool)])
-            return dt.view(nq, BLOCK, d, c).permute(2, 0, 1, 3).reshape(d * nq, BLOCK * c)
         dy = out[: d * nq * BLOCK * c].view(d * nq, BLOCK * c)
-        _native.window_unmax(g, offset, _window(dy, d, nq, pool))
+        _native.unpool(dy, d, nq, BLOCK, pool, offset, grad)
         return dy
     g = _window_layout(grad, d, nq, pool).unsqueeze(1)
     if layout == "time":  # entry a of window tau is time P tau + a
@@ -350,26 +352,44 @@ def _products(q: int, nq: int, d: int, pool: int) -> Iterator[tuple[int, int, in
         yield q0, min(nq, q - q0), q0 * BLOCK * d // pool
 
 
-def _chunks(time: int, d: int, pool: int) -> tuple[int, int, int]:
+def _chunks(time: int, d: int, pool: int, align: int = 1) -> tuple[int, int, int]:
     """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``.
 
-    Every product holds whole pooling windows: ``nq`` and ``q`` are multiples
-    of the fewest blocks whose ``d * BLOCK * blocks`` times ``pool`` divides.
+    Every product holds whole pooling windows, and whole groups of ``align``
+    of them (the fused stem's second pool): ``nq`` and ``q`` are multiples of
+    the fewest blocks whose ``d * BLOCK * blocks`` times ``pool * align`` divides.
     """
-    step = d * BLOCK
-    unit = pool // math.gcd(step, pool)
+    step, span = d * BLOCK, pool * align
+    unit = span // math.gcd(step, span)
     q = -(-time // (step * unit)) * unit
     nq = max(unit, (ROWS // d) // unit * unit)
     return q, nq, time // pool
 
 
-def _levels(x: Tensor, k: int, base: int, num_scales: int, order: int, padding: str, pool: int):
+def _levels(
+    x: Tensor, k: int, base: int, num_scales: int, order: int, padding: str, pool: int, align: int
+):
     """Per scale: the phases of the smoothed input and the chunking ``(zp, d, q, nq, n)``."""
     out = []
     for z, d in _factorized_windows(x, k, base, num_scales, order, padding, None):
-        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool)
+        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool, align)
         out.append((_phases(z, d, q, k), d, q, nq, n))
     return out
+
+
+class Hooks(NamedTuple):
+    """Work that :func:`_pool_forward` runs for a caller (the fused stem).
+
+    ``product(y, d, m, b, j, tau)``, in place of :func:`_pool`: pool product
+    ``y`` (``m`` blocks at dilation ``d``) of row ``(b, j)``, whose first pooled
+    output is ``tau``, into the output, and return the offsets of its maxima.
+    ``row(b, j)``: runs as soon as row ``out[b, :, j]`` is complete (while it
+    is still warm in cache). Rows of different batch items may run at the
+    same time in different threads.
+    """
+
+    product: Callable[[Tensor, int, int, int, int, int], Tensor] | None = None
+    row: Callable[[int, int], None] | None = None
 
 
 def _pool_forward(
@@ -380,23 +400,35 @@ def _pool_forward(
     order: int,
     padding: str,
     pool: int,
-    row_hook: Callable[[Tensor], Callable[[int, int], None]] | None = None,
+    hooks: Callable[[Tensor], Hooks] | None = None,
+    align: int = 1,
+    channels_last: bool = False,
 ) -> tuple[Tensor, dict[tuple[int, int], list[Tensor]]]:
     """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and the offsets of the maxima.
 
-    ``row_hook(out)`` is called once with the (not yet filled) output; the
-    function it returns runs with ``(b, j)`` as soon as row ``out[b, :, j]`` is
-    complete (while it is still warm in cache), for work that follows the
-    pooling. Rows of different batch items may run at the same time in
-    different threads.
+    ``hooks(out)`` is called once with the (not yet filled) output and returns
+    the :class:`Hooks` to run. ``align``: every product holds whole groups of
+    ``align`` pooled outputs (see :func:`_chunks`). ``channels_last``: the
+    output's memory is ``(B, S, n, C_out)``, the order in which a product's
+    pooled values come (for the compiled loops, which then write it in one
+    sequential pass; the others take any layout but are slower on this one).
     """
     batch, c_in = x.shape[:2]
     c_out, _, k = weight.shape
     t = _toeplitz(weight)
-    levels = _levels(x, k, base, num_scales, order, padding, pool)
-    out = x.new_empty(batch, c_out, num_scales, levels[0][-1])
+    levels = _levels(x, k, base, num_scales, order, padding, pool, align)
+    n = levels[0][-1]
+    if channels_last:
+        out = x.new_empty(batch, num_scales, n, c_out).permute(0, 3, 1, 2)
+    else:
+        out = x.new_empty(batch, c_out, num_scales, n)
     offsets: dict[tuple[int, int], list[Tensor]] = {}
-    on_row = None if row_hook is None else row_hook(out)
+    hook = Hooks() if hooks is None else hooks(out)
+
+    def pool_into_out(y: Tensor, d: int, m: int, b: int, j: int, tau: int) -> Tensor:
+        return _pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool])
+
+    product = hook.product or pool_into_out
 
     def work(items: list[int]) -> None:
         for j, (zp, d, q, nq, _) in enumerate(levels):
@@ -409,9 +441,9 @@ def _pool_forward(
                 for q0, m, tau in _products(q, nq, d, pool):
                     rows = _rows(zp[b], q0, m, k, xbuf)
                     y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
-                    level.append(_pool(y, d, m, pool, out[b, :, j, tau : tau + m * BLOCK * d // pool]))
-                if on_row is not None:
-                    on_row(b, j)
+                    level.append(product(y, d, m, b, j, tau))
+                if hook.row is not None:
+                    hook.row(b, j)
 
     split_batch(batch, work)
     return out, offsets
@@ -426,29 +458,39 @@ def _pool_backward(
     order: int,
     padding: str,
     pool: int,
-    grad_row: Callable[[int, int, Tensor], None],
+    grad_row: Callable[[int, int, Tensor], None] | None = None,
+    product_grad: Callable[[Tensor, int, int, int, int, int, Tensor], Tensor] | None = None,
+    align: int = 1,
 ) -> Tensor:
-    """The weight gradient of :func:`_pool_forward`.
+    """The weight gradient of :func:`_pool_forward` (called with the same ``align``).
 
-    ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g`` ``(C_out, n)``,
-    the front of a buffer whose zero tail covers the last product (possibly in
-    several threads at once, for different ``b``).
+    Either ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g``
+    ``(C_out, n)``, the front of a buffer whose zero tail covers the last
+    product, or ``product_grad(offset, d, m, b, j, tau, out)`` writes ``dY``
+    of one product (see ``Hooks.product``) into the front of the buffer
+    ``out`` and returns it. Either may run in several threads at once, for
+    different ``b``.
     """
     c_out, c_in, k = weight.shape
-    levels = _levels(x, k, base, num_scales, order, padding, pool)
+    levels = _levels(x, k, base, num_scales, order, padding, pool, align)
 
     def work(items: list[int]) -> Tensor:
         dt = x.new_zeros(c_in * (BLOCK + k - 1), BLOCK * c_out)
         for j, (zp, d, q, nq, n) in enumerate(levels):
             xbuf = x.new_empty(d * nq * c_in * (BLOCK + k - 1))
             dybuf = x.new_empty(d * nq * BLOCK * c_out)
-            g = x.new_empty(c_out, q * BLOCK * d // pool)
-            g[:, n:] = 0
+            if product_grad is None:
+                g = x.new_empty(c_out, q * BLOCK * d // pool)
+                g[:, n:] = 0
             for b in items:
-                grad_row(b, j, g[:, :n])
+                if product_grad is None:
+                    grad_row(b, j, g[:, :n])
                 for (q0, m, tau), offset in zip(_products(q, nq, d, pool), offsets[b, j], strict=True):
-                    g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
-                    dy = _unpool(g_chunk, offset, d, m, pool, dybuf)
+                    if product_grad is None:
+                        g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
+                        dy = _unpool(g_chunk, offset, d, m, pool, dybuf)
+                    else:
+                        dy = product_grad(offset, d, m, b, j, tau, dybuf)
                     rows = _rows(zp[b], q0, m, k, xbuf)
                     dt.addmm_(rows.t(), dy)
         return dt

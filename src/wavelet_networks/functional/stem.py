@@ -49,6 +49,9 @@ from wavelet_networks._validation import (
 from wavelet_networks.functional import _native
 from wavelet_networks.functional.conv import PADDINGS, _check_weight
 from wavelet_networks.functional.pooled import (
+    BLOCK,
+    Hooks,
+    _offsets,
     _pool_backward,
     _pool_forward,
     _tournament,
@@ -168,34 +171,43 @@ class _LiftingStem(torch.autograd.Function):
         flat = (gamma == 0).nonzero().flatten() if gamma is not None else None
         flat = flat if flat is not None and len(flat) else None
         native = _native.available(x.dtype, x.device)
-        if native:  # the row's statistics and second pool as one compiled loop per channel
-            sign_c = None if sign is None else sign.flatten().contiguous()
-            flat_c = None if flat is None else (gamma == 0).to(torch.uint8)
         rows: dict[str, Tensor] = {}
 
-        def row_hook(out: Tensor):
+        def hooks(out: Tensor) -> Hooks:
             batch, n2 = out.shape[0], out.shape[-1] // p2
             rows["m2"] = out.new_empty(batch, c, num_scales, n2)
             rows["off2"] = torch.empty(rows["m2"].shape, dtype=torch.uint8)
+            # the compiled loop keeps the sum of squared deviations here, divided below
             rows["var"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
             rows["mean"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
-            return lambda b, j: on_row(out[b, :, j], b, j)
+            if native:  # statistics and second pool inside the pooling loop, tile by tile
+                return Hooks(product=lambda *args: pool_product(out, *args))
+            return Hooks(row=lambda b, j: on_row(out[b, :, j], b, j))
+
+        if native:
+            sign_c = None if sign is None else sign.flatten().contiguous()
+            flat_c = None if flat is None else (gamma == 0).to(torch.uint8)
+
+        def pool_product(out: Tensor, y: Tensor, d: int, m: int, b: int, j: int, tau: int):
+            span = m * BLOCK * d // p1
+            stats = (rows["mean"][b, j], rows["var"][b, j]) if use_batch else (None, None)
+            second = _native.SecondPool(
+                p2, sign_c, flat_c, tau, *stats,
+                rows["m2"][b, :, j, tau // p2 : (tau + span) // p2],
+                rows["off2"][b, :, j, tau // p2 : (tau + span) // p2],
+            )  # fmt: skip
+            offset = torch.empty(_offsets(d, m, p1, c), dtype=torch.uint8)
+            _native.pool(y, d, m, BLOCK, p1, out[b, :, j, tau : tau + span], offset, second)
+            return offset
 
         def on_row(row: Tensor, b: int, j: int) -> None:
-            if native:
-                mean_bj, var_bj = (
-                    (rows["mean"][b, j], rows["var"][b, j]) if use_batch else (None, None)
-                )
-                m2_bj, off2_bj = rows["m2"][b, :, j], rows["off2"][b, :, j]
-                _native.stem_row(row, p2, sign_c, flat_c, mean_bj, var_bj, m2_bj, off2_bj)
-                return
             if use_batch:  # two passes (the mean, then the deviations from it): stable,
                 # and faster on these strided rows than torch.var_mean or float64 sums
                 # (which copy the row to float64)
                 mu = row.mean(dim=1, keepdim=True)
                 spread = torch.linalg.vector_norm(row - mu, dim=1)
                 rows["mean"][b, j] = mu.squeeze(1)
-                rows["var"][b, j] = spread.square_().div_(row.shape[1])
+                rows["var"][b, j] = spread.square_()
             n2 = rows["m2"].shape[-1]
             window = row[:, : n2 * p2]
             if sign is not None:
@@ -207,14 +219,16 @@ class _LiftingStem(torch.autograd.Function):
             rows["m2"][b, :, j] = best
             rows["off2"][b, :, j] = off
 
-        m1, offsets = _pool_forward(x, weight, base, num_scales, order, padding, p1, row_hook)
+        m1, offsets = _pool_forward(
+            x, weight, base, num_scales, order, padding, p1, hooks, align=p2, channels_last=native
+        )
         m2, off2 = rows["m2"], rows["off2"]
         if sign is not None:
             m2 *= sign[:, :, None]
         if use_batch:
             # rows have equal counts: the mean of the row means; the mean of the row
             # variances plus the variance of the row means
-            means, variances = rows["mean"], rows["var"]
+            means, variances = rows["mean"], rows["var"].div_(m1.shape[-1])
             mean = means.mean(dim=(0, 1))
             var = (variances + (means - mean) ** 2).mean(dim=(0, 1))
             mean, var = mean.to(x.dtype), var.to(x.dtype)
@@ -251,14 +265,19 @@ class _LiftingStem(torch.autograd.Function):
             slope_c = slope.flatten().contiguous() if use_batch else None
             offset_c = offset.flatten().contiguous() if use_batch else None
             coef_c = coef.flatten().contiguous()
+            g = g.contiguous()
+
+        def product_grad(off1: Tensor, d: int, m: int, b: int, j: int, tau: int, out: Tensor):
+            span = m * BLOCK * d // p1
+            window = slice(tau // p2, (tau + span) // p2)
+            row = _native.StemGradient(
+                p2, m1[b, :, j, tau : tau + span], slope_c, offset_c, coef_c, off2[b, :, j, window]
+            )
+            dy = out[: d * m * BLOCK * c].view(d * m, BLOCK * c)
+            _native.unpool(dy, d, m, BLOCK, p1, off1, g[b, :, j, window], row)
+            return dy
 
         def grad_row(b: int, j: int, g1: Tensor) -> None:
-            if native:
-                row = m1[b, :, j]
-                _native.stem_grad_row(
-                    row, slope_c, offset_c, g[b, :, j], off2[b, :, j], p2, coef_c, g1
-                )
-                return
             if use_batch:
                 torch.addcmul(offset, m1[b, :, j], slope, out=g1)
             else:
@@ -269,7 +288,10 @@ class _LiftingStem(torch.autograd.Function):
 
         dw = None
         if ctx.needs_input_grad[1]:
-            dw = _pool_backward(x, weight, offsets, base, num_scales, order, padding, p1, grad_row)
+            dw = _pool_backward(
+                x, weight, offsets, base, num_scales, order, padding, p1,
+                None if native else grad_row, product_grad if native else None, align=p2,
+            )  # fmt: skip
         dg = dgamma if gamma is not None and ctx.needs_input_grad[2] else None
         db = dbeta if ctx.needs_input_grad[3] else None
         return None, dw, dg, db, *([None] * 9)
