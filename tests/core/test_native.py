@@ -217,14 +217,14 @@ def test_unwritable_cache_falls_back_to_temporary_directory(fresh_library, monke
 
 
 @needs_library
-def test_compiler_without_clones_still_builds(fresh_library, monkeypatch):
-    """A compiler that rejects the x86-64 AVX2 clones gets the build without them."""
+def test_compiler_without_march_native_still_builds(fresh_library, monkeypatch):
+    """A compiler that rejects ``-march=native`` gets the generic build."""
     real = _native._compiler()
-    script = fresh_library / "no-clones-cc"
+    script = fresh_library / "no-native-cc"
     script.write_text(
         "#!/bin/sh\n"
-        'case "$*" in *-DWN_NO_CLONES*|--version) exec ' + real + ' "$@";; esac\n'
-        "echo 'target_clones: not supported' >&2\nexit 1\n"
+        'case "$*" in *-march=native*) ;; *) exec ' + real + ' "$@";; esac\n'
+        "echo 'error: unknown target CPU native' >&2\nexit 1\n"
     )
     script.chmod(0o755)
     monkeypatch.setenv("CC", str(script))
@@ -232,6 +232,16 @@ def test_compiler_without_clones_still_builds(fresh_library, monkeypatch):
         warnings.simplefilter("error")
         assert _native.library() is not None
     test_pool_matches_tournament(4, 4, torch.float32, "ties")  # and it computes the same
+
+
+def test_cache_key_names_the_cpu(monkeypatch):
+    """A library built for one CPU is not loaded on another (shared home directories)."""
+    from wavelet_networks import _machine
+
+    here = _machine.cpu_features()
+    assert here.strip()
+    monkeypatch.setattr(_machine, "cpu_name", lambda: "another CPU")
+    assert _machine.cpu_features() != here
 
 
 @needs_library

@@ -1,37 +1,30 @@
 /* Compiled loops of the fused lifting + max pool, its stem, and the smoothing cascade
  * (see pooled.py, stem.py, smoothing.py and _native.py).
  *
- * Pure C on raw pointers: no torch headers (a one-second compile), called via
- * ctypes, which releases the GIL. The inner loops take restrict pointers and
- * compare and select at one width (the entry index as T), so that the
- * compiler vectorises them.
+ * Pure C on raw pointers: no torch headers (a one-second compile), called via ctypes,
+ * which releases the GIL. _native.py builds it for the CPU it runs on (-march=native
+ * where the compiler takes it; the cache key names the CPU), so the vector types below
+ * are the widest the machine has: 64 bytes are one AVX-512 register, two AVX2 ones or
+ * four SSE/NEON ones.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The inner loops, each a function of its own: inlined into the loop nests
- * around them, gcc 12 no longer vectorises them. On x86-64 each is built three
- * times, for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and the baseline, and the
- * loader picks one by the CPU it runs on; the build retries with -DWN_NO_CLONES
- * where the compiler cannot. */
-#if defined(__x86_64__) && defined(__linux__) && !defined(WN_NO_CLONES)
-#define INNER                                                                        \
-    __attribute__((noinline, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) \
-    static
-#else
-#define INNER __attribute__((noinline)) static
-#endif
+/* Loops of their own (restrict arguments, not inlined), which the compiler vectorises;
+ * written inside a loop nest it does not. */
+#define INNER static __attribute__((noinline))
+/* Inlined helpers on restrict arguments, which it vectorises inside the tile loops. */
+#define VEC static inline __attribute__((always_inline))
 
 /* One matrix product Y of the fused lifting (pooled.py) is (d nq, R C): rows (phase, q),
  * columns (r, c), time t = d (R q + r) + phase. Its pooling windows (P times each) are
  * handled TILE at a time: their maxima are formed channels-innermost (the C channels of a
- * time are contiguous in Y) into a small buffer, and written to the output, whose time
- * axis is contiguous, one run of TILE times per channel (a 64-byte line for float)
- * instead of one scattered value per channel and time. The offsets of the maxima keep
- * the window layout of pooled._window, so that both paths share them. */
-#define TILE 16
-
+ * time are contiguous in Y) into a small buffer, and written to the output, time
+ * contiguous (one run of TILE times per channel instead of one scattered value per
+ * channel and time) or channels last (the buffer as it is). The offsets of the maxima
+ * keep the window layout of pooled._window, so that both paths share them. */
+#define TILE 64
 
 /* e[k]: where the C channels of time t0 + k lie in Y, k < n (counters, no divisions) */
 static void addresses(long t0, long n, long d, long nq, long R, long C, long *e) {
@@ -60,62 +53,228 @@ static int windows(long tau0, long w, long d, long nq, long R, long P, long C, l
 
 static long clamp(long v, long hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+/* The maxima: NaN wins, else the first of ties, as max_pool1d. Compares and selects on
+ * 64-byte vectors of T, the offsets kept as T (one width throughout); a row of C
+ * channels is covered by whole vectors, the last one overlapping the one before (the
+ * selects are idempotent), so that no scalar tail with unpredictable branches remains.
+ * Rows of fewer channels than a vector take the scalar loop. */
+#define DEFINE_VECTORS(T, S, M)                                                      \
+typedef T v##S __attribute__((vector_size(64)));                                     \
+typedef M m##S __attribute__((vector_size(64)));                                     \
+enum { LANES_##S = 64 / sizeof(T) };                                                 \
+VEC v##S load_##S(const T *p) { v##S v; memcpy(&v, p, sizeof v); return v; }        \
+VEC void store_##S(T *p, v##S v) { memcpy(p, &v, sizeof v); }                        \
+VEC v##S pick_##S(m##S m, v##S a, v##S b) {                                          \
+    return (v##S)((m & (m##S)a) | (~m & (m##S)b));                                   \
+}                                                                                    \
+/* (m, k) <- (x, a) where x is NaN or above m */                                     \
+VEC void step_##S(v##S x, v##S a, v##S *m, v##S *k) {                                \
+    m##S later = (x > *m) | (x != x);                                                \
+    *m = pick_##S(later, x, *m);                                                     \
+    *k = pick_##S(later, a, *k);                                                     \
+}                                                                                    \
+VEC void step_keep_##S(v##S x, v##S a, m##S keep, v##S *m, v##S *k) {                \
+    m##S later = ((x > *m) | (x != x)) & keep;                                       \
+    *m = pick_##S(later, x, *m);                                                     \
+    *k = pick_##S(later, a, *k);                                                     \
+}                                                                                    \
+VEC int later_##S(T x, T m) { return (x > m) | (x != x); }                           \
+                                                                                     \
+/* b[c], g[c]: the maximum over the P entries v[a][c] and its a */                   \
+VEC void window_max_##S(const T *const *v, long P, T *b, T *g, long C) {             \
+    if (C < LANES_##S) {                                                             \
+        for (long c = 0; c < C; ++c) {                                               \
+            T m = v[0][c], k = 0;                                                    \
+            for (long a = 1; a < P; ++a)                                             \
+                if (later_##S(v[a][c], m)) { m = v[a][c]; k = (T)a; }               \
+            b[c] = m; g[c] = k;                                                      \
+        }                                                                            \
+        return;                                                                      \
+    }                                                                                \
+    for (long c0 = 0;; c0 += LANES_##S) {                                            \
+        if (c0 + LANES_##S > C) c0 = C - LANES_##S;                                  \
+        v##S m = load_##S(v[0] + c0), k = (v##S){0}, one = k + 1, a = k;             \
+        for (long e = 1; e < P; ++e) {                                               \
+            a += one;                                                                \
+            step_##S(load_##S(v[e] + c0), a, &m, &k);                                \
+        }                                                                            \
+        store_##S(b + c0, m);                                                        \
+        store_##S(g + c0, k);                                                        \
+        if (c0 + LANES_##S >= C) break;                                              \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+/* the same over P2 consecutive rows of v (stride C) of sign * v; where keep[c] == 0   \
+ * the first row stays */                                                            \
+VEC void window_max_signed_##S(const T *v, long P2, const T *sign, const T *keep,    \
+                               T *b, T *g, long C) {                                 \
+    if (C < LANES_##S) {                                                             \
+        for (long c = 0; c < C; ++c) {                                               \
+            T m = sign[c] * v[c], k = 0;                                             \
+            for (long a = 1; a < P2; ++a) {                                          \
+                T x = sign[c] * v[a * C + c];                                        \
+                if (keep[c] != 0 && later_##S(x, m)) { m = x; k = (T)a; }            \
+            }                                                                        \
+            b[c] = m; g[c] = k;                                                      \
+        }                                                                            \
+        return;                                                                      \
+    }                                                                                \
+    for (long c0 = 0;; c0 += LANES_##S) {                                            \
+        if (c0 + LANES_##S > C) c0 = C - LANES_##S;                                  \
+        v##S s = load_##S(sign + c0), m = s * load_##S(v + c0), k = (v##S){0};       \
+        v##S one = k + 1, a = k;                                                     \
+        m##S keep_m = load_##S(keep + c0) != 0;                                      \
+        for (long e = 1; e < P2; ++e) {                                              \
+            a += one;                                                                \
+            step_keep_##S(s * load_##S(v + e * C + c0), a, keep_m, &m, &k);         \
+        }                                                                            \
+        store_##S(b + c0, m);                                                        \
+        store_##S(g + c0, k);                                                        \
+        if (c0 + LANES_##S >= C) break;                                              \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+/* t1[c], t2[c]: the sums over w rows (stride C) of v - K and of its squares, in T      \
+ * (the overlapping last vector stores the same sums again) */                        \
+VEC void partial_sums_##S(const T *v, long w, const T *K, T *t1, T *t2, long C) {    \
+    if (C < LANES_##S) {                                                             \
+        for (long c = 0; c < C; ++c) {                                               \
+            T a1 = 0, a2 = 0;                                                        \
+            for (long i = 0; i < w; ++i) {                                           \
+                T x = v[i * C + c] - K[c];                                           \
+                a1 += x;                                                             \
+                a2 += x * x;                                                         \
+            }                                                                        \
+            t1[c] = a1; t2[c] = a2;                                                  \
+        }                                                                            \
+        return;                                                                      \
+    }                                                                                \
+    for (long c0 = 0;; c0 += LANES_##S) {                                            \
+        if (c0 + LANES_##S > C) c0 = C - LANES_##S;                                  \
+        v##S k = load_##S(K + c0), a1 = (v##S){0}, a2 = a1;                          \
+        for (long i = 0; i < w; ++i) {                                               \
+            v##S x = load_##S(v + i * C + c0) - k;                                   \
+            a1 += x;                                                                 \
+            a2 += x * x;                                                             \
+        }                                                                            \
+        store_##S(t1 + c0, a1);                                                      \
+        store_##S(t2 + c0, a2);                                                      \
+        if (c0 + LANES_##S >= C) break;                                              \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+/* p[c] = b[c] where g[c] == a, else 0: entry a of a window in the adjoint */        \
+VEC void unmax_##S(const T *b, const T *g, T a, T *p, long C) {                      \
+    if (C < LANES_##S) {                                                             \
+        for (long c = 0; c < C; ++c) p[c] = g[c] == a ? b[c] : (T)0;                 \
+        return;                                                                      \
+    }                                                                                \
+    for (long c0 = 0;; c0 += LANES_##S) {                                            \
+        if (c0 + LANES_##S > C) c0 = C - LANES_##S;                                  \
+        v##S zero = (v##S){0};                                                       \
+        store_##S(p + c0, pick_##S(load_##S(g + c0) == zero + a, load_##S(b + c0), zero)); \
+        if (c0 + LANES_##S >= C) break;                                              \
+    }                                                                                \
+}
+
+DEFINE_VECTORS(float, f32, int32_t)
+DEFINE_VECTORS(double, f64, int64_t)
+
 #define DEFINE(T, S)                                                                 \
-/* Every vector loop is a function of its own whose restrict arguments let the       \
- * compiler vectorise it (the same loop inside a loop nest it does not vectorise). */ \
-INNER void first_##S(const T *restrict v, T *restrict b, T *restrict g, long C) {    \
-    for (long c = 0; c < C; ++c) { b[c] = v[c]; g[c] = 0; }                          \
+VEC void to_u8_##S(const T *restrict g, uint8_t *restrict o, long n) {               \
+    for (long c = 0; c < n; ++c) o[c] = (uint8_t)g[c];                               \
 }                                                                                    \
                                                                                      \
-/* NaN wins, else the first of ties, as max_pool1d */                                \
-INNER void update_##S(const T *restrict v, T *restrict b, T *restrict g, T a,       \
-                      long C) {                                                      \
-    for (long c = 0; c < C; ++c) {                                                   \
-        T x = v[c];                                                                  \
-        int later = (x > b[c]) | (x != x);                                           \
-        b[c] = later ? x : b[c];                                                     \
-        g[c] = later ? a : g[c];                                                     \
+VEC void from_u8_##S(const uint8_t *restrict o, T *restrict g, long n) {             \
+    for (long c = 0; c < n; ++c) g[c] = (T)o[c];                                     \
+}                                                                                    \
+                                                                                     \
+VEC void scaled_##S(const T *restrict g, const T *restrict coef, T *restrict v,      \
+                    long C) {                                                        \
+    for (long c = 0; c < C; ++c) v[c] = coef[c] * g[c];                              \
+}                                                                                    \
+                                                                                     \
+VEC void affine_##S(const T *restrict m, const T *restrict slope,                    \
+                    const T *restrict offset, T *restrict b, long C) {               \
+    for (long c = 0; c < C; ++c) b[c] = offset[c] + slope[c] * m[c];                 \
+}                                                                                    \
+                                                                                     \
+/* a second-pool window's P2 entries: += v[c] at the entry at[c] */                  \
+VEC void sparse_##S(T *restrict b, const T *restrict v, const T *restrict at,        \
+                    long P2, long C) {                                               \
+    for (long a = 0; a < P2; ++a)                                                    \
+        for (long c = 0; c < C; ++c) b[a * C + c] += at[c] == (T)a ? v[c] : (T)0;     \
+}                                                                                    \
+                                                                                     \
+/* The tile loops: w windows (P entries each, entry a of window i at y + e[i P + a]),  \
+ * kept channels-innermost in buf and arg (w x C). */                                \
+INNER void tile_max_##S(const T *y, const long *e, long w, long P, long C, T *buf,  \
+                        T *arg) {                                                    \
+    const T *v[256];                                                                 \
+    for (long i = 0; i < w; ++i) {                                                   \
+        for (long a = 0; a < P; ++a) v[a] = y + e[i * P + a];                        \
+        window_max_##S(v, P, buf + i * C, arg + i * C, C);                           \
     }                                                                                \
 }                                                                                    \
                                                                                      \
-/* the same on sign * v, where keep[c] != 0 (else the first entry stays) */          \
-INNER void first_signed_##S(const T *restrict v, const T *restrict sign,             \
-                            T *restrict b, T *restrict g, long C) {                  \
-    for (long c = 0; c < C; ++c) { b[c] = sign[c] * v[c]; g[c] = 0; }                \
+INNER void tile_unmax_##S(T *dy, const long *e, long w, long P, long C,              \
+                          const T *buf, const T *arg) {                              \
+    for (long i = 0; i < w; ++i)                                                     \
+        for (long a = 0; a < P; ++a)                                                 \
+            unmax_##S(buf + i * C, arg + i * C, (T)a, dy + e[i * P + a], C);         \
 }                                                                                    \
                                                                                      \
-INNER void update_signed_##S(const T *restrict v, const T *restrict sign,            \
-                             const T *restrict keep, T *restrict b, T *restrict g,   \
-                             T a, long C) {                                          \
+/* the offsets of the tile's windows, to and from their layout (at[i], one run) */   \
+INNER void offsets_out_##S(const T *arg, const long *at, int run, long w, long C,   \
+                           uint8_t *off) {                                           \
+    if (run) { to_u8_##S(arg, off + at[0], w * C); return; }                         \
+    for (long i = 0; i < w; ++i) to_u8_##S(arg + i * C, off + at[i], C);             \
+}                                                                                    \
+                                                                                     \
+INNER void offsets_in_##S(const uint8_t *off, const long *at, int run, long w,       \
+                          long C, T *arg) {                                          \
+    if (run) { from_u8_##S(off + at[0], arg, w * C); return; }                       \
+    for (long i = 0; i < w; ++i) from_u8_##S(off + at[i], arg + i * C, C);           \
+}                                                                                    \
+                                                                                     \
+/* s1[c] += sum over the w tile rows of (buf - K), s2[c] += of its squares: in T over   \
+ * the tile (t: scratch 2 C), in double across tiles */                               \
+INNER void tile_sums_##S(const T *buf, long w, long C, const T *K, double *s1,      \
+                         double *s2, T *t) {                                         \
+    partial_sums_##S(buf, w, K, t, t + C, C);                                        \
     for (long c = 0; c < C; ++c) {                                                   \
-        T x = sign[c] * v[c];                                                        \
-        int later = ((x > b[c]) | (x != x)) & (keep[c] != 0);                        \
-        b[c] = later ? x : b[c];                                                     \
-        g[c] = later ? a : g[c];                                                     \
+        s1[c] += t[c];                                                               \
+        s2[c] += t[C + c];                                                           \
     }                                                                                \
 }                                                                                    \
                                                                                      \
-/* entry a of a window: its gradient where the window's maximum came from it */      \
-INNER void unmax_##S(const T *restrict b, const T *restrict g, T a, T *restrict p,  \
-                     long C) {                                                       \
-    for (long c = 0; c < C; ++c) p[c] = g[c] == a ? b[c] : (T)0;                     \
+/* K[c]: the row's running mean (mean), else that of the product's first w values */   \
+INNER void shift_##S(const T *buf, long w, const double *mean, long C, T *K, T *t) {  \
+    if (mean) {                                                                      \
+        for (long c = 0; c < C; ++c) K[c] = (T)mean[c];                              \
+        return;                                                                      \
+    }                                                                                \
+    for (long c = 0; c < C; ++c) K[c] = 0;                                           \
+    partial_sums_##S(buf, w, K, t, t + C, C);                                        \
+    for (long c = 0; c < C; ++c) K[c] = t[c] / (T)w;                                 \
 }                                                                                    \
                                                                                      \
-INNER void to_u8_##S(const T *restrict g, uint8_t *restrict o, long C) {             \
-    for (long c = 0; c < C; ++c) o[c] = (uint8_t)g[c];                               \
+/* the second pool over nw windows of P2 tile rows */                                \
+INNER void tile_max2_##S(const T *buf, long nw, long P2, long C, const T *sign,     \
+                         const T *keep, T *best, T *arg) {                           \
+    for (long k = 0; k < nw; ++k)                                                    \
+        window_max_signed_##S(buf + k * P2 * C, P2, sign, keep, best + k * C,        \
+                              arg + k * C, C);                                       \
 }                                                                                    \
                                                                                      \
-INNER void from_u8_##S(const uint8_t *restrict o, T *restrict g, long C) {           \
-    for (long c = 0; c < C; ++c) g[c] = (T)o[c];                                     \
-}                                                                                    \
-                                                                                     \
-/* sums of (v - K) and of its squares per channel, in double */                      \
-INNER void sums_##S(const T *restrict v, const T *restrict K, double *restrict s1,   \
-                    double *restrict s2, long C) {                                   \
-    for (long c = 0; c < C; ++c) {                                                   \
-        double x = (double)v[c] - (double)K[c];                                      \
-        s1[c] += x;                                                                  \
-        s2[c] += x * x;                                                              \
+/* buf[i, c] += coef[c] g[k, c] at i = k P2 + off2[k, c], k < nw (g, off2 channels     \
+ * last); v, at: scratch C */                                                         \
+INNER void tile_sparse_##S(T *buf, long nw, long P2, long C, const T *g,             \
+                           const uint8_t *off2, const T *coef, T *v, T *at) {        \
+    for (long k = 0; k < nw; ++k) {                                                  \
+        scaled_##S(g + k * C, coef, v, C);                                           \
+        from_u8_##S(off2 + k * C, at, C);                                            \
+        sparse_##S(buf + k * P2 * C, v, at, P2, C);                                  \
     }                                                                                \
 }                                                                                    \
                                                                                      \
@@ -125,28 +284,22 @@ INNER void put_##S(const T *restrict buf, long w, long C, T *restrict out, long 
         for (long i = 0; i < w; ++i) out[c * os + i] = buf[i * C + c];               \
 }                                                                                    \
                                                                                      \
-INNER void put_u8_##S(const T *restrict arg, long w, long C, uint8_t *restrict out,  \
-                      long os) {                                                     \
-    for (long c = 0; c < C; ++c)                                                     \
-        for (long i = 0; i < w; ++i) out[c * os + i] = (uint8_t)arg[i * C + c];      \
-}                                                                                    \
-                                                                                     \
 /* buf[i C + c] = g[c gs + i], i < w: rows of contiguous time into the tile */       \
 INNER void get_##S(const T *restrict g, long gs, long w, long C, T *restrict buf) {   \
     for (long c = 0; c < C; ++c)                                                     \
         for (long i = 0; i < w; ++i) buf[i * C + c] = g[c * gs + i];                 \
 }                                                                                    \
                                                                                      \
-/* b[c] = offset[c] + slope[c] m[c]: one time of channels-last rows */               \
-INNER void affine_##S(const T *restrict m, const T *restrict slope,                  \
-                      const T *restrict offset, T *restrict b, long C) {             \
-    for (long c = 0; c < C; ++c) b[c] = offset[c] + slope[c] * m[c];                 \
-}                                                                                    \
-                                                                                     \
-/* buf[i C + c] = offset[c] + slope[c] m1[c ms + i], i < w */                         \
+/* buf[i C + c] = offset[c] + slope[c] m1[c, i], i < w; m1 time contiguous (ms: channel \
+ * stride) or channels last (ms = 0) */                                              \
 INNER void get_affine_##S(const T *restrict m1, long ms, long w, long C,             \
                           const T *restrict slope, const T *restrict offset,         \
                           T *restrict buf) {                                         \
+    if (ms == 0) {                                                                   \
+        for (long i = 0; i < w; ++i)                                                 \
+            affine_##S(m1 + i * C, slope, offset, buf + i * C, C);                   \
+        return;                                                                      \
+    }                                                                                \
     for (long c = 0; c < C; ++c)                                                     \
         for (long i = 0; i < w; ++i) buf[i * C + c] = offset[c] + slope[c] * m1[c * ms + i]; \
 }                                                                                    \
@@ -157,21 +310,21 @@ INNER void get_affine_##S(const T *restrict m1, long ms, long w, long C,        
  * per-channel mean and sum of squared deviations of those n values, merged into      \
  * mean and msq (which hold the row's first `count` values; none when mean is NULL), \
  * and the second max pool of sign * pooled over windows of P2 (the first n2) into   \
- * out2 and off2 (C rows of strides o2s, f2s); channels where flat[c] take every     \
+ * out2 (C rows of stride o2s) and off2 (channels last); channels where flat[c] take every \
  * window's first entry. Returns 0, or -1 when out of memory. */                     \
 int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *out,  \
-                long os, long ot, uint8_t *off, long P2, const T *sign, const uint8_t *flat,  \
+                long os, long ot, uint8_t *off, long P2, const T *sign, const uint8_t *flat, \
                 long count, double *mean, double *msq, long n2, T *out2, long o2s,   \
-                uint8_t *off2, long f2s) {                                           \
+                uint8_t *off2) {                                                     \
     long total = nq * R * d / P;                                                     \
     long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
     long m = tile / (P2 ? P2 : 1);                                                   \
-    T *buf = malloc(sizeof(T) * (2 * tile * C + 2 * m * C + 3 * C));                 \
+    T *buf = malloc(sizeof(T) * (2 * tile * C + 2 * m * C + 6 * C));                 \
     long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
     double *s = calloc(2 * C, sizeof(double));                                       \
     if (!buf || !e || !s) { free(buf); free(e); free(s); return -1; }                \
     T *arg = buf + tile * C, *best2 = arg + tile * C, *arg2 = best2 + m * C;          \
-    T *K = arg2 + m * C, *sg = K + C, *keep = sg + C;                                \
+    T *K = arg2 + m * C, *sg = K + C, *keep = sg + C, *t = keep + C;                 \
     long *at = e + tile * P;                                                         \
     for (long c = 0; c < C; ++c) {                                                   \
         sg[c] = sign ? sign[c] : (T)1;                                               \
@@ -181,15 +334,8 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
         long w = total - i0 < tile ? total - i0 : tile;                              \
         addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
         int run = windows(i0, w, d, nq, R, P, C, at);                                \
-        for (long i = 0; i < w; ++i) {                                               \
-            first_##S(y + e[i * P], buf + i * C, arg + i * C, C);                    \
-            for (long a = 1; a < P; ++a)                                             \
-                update_##S(y + e[i * P + a], buf + i * C, arg + i * C, (T)a, C);     \
-        }                                                                            \
-        if (run)                                                                     \
-            to_u8_##S(arg, off + at[0], w * C);                                      \
-        else                                                                         \
-            for (long i = 0; i < w; ++i) to_u8_##S(arg + i * C, off + at[i], C);     \
+        tile_max_##S(y, e, w, P, C, buf, arg);                                       \
+        offsets_out_##S(arg, at, run, w, C, off);                                    \
         long kept = clamp(n - i0, w);                                                \
         if (kept && ot == 1)                                                         \
             put_##S(buf, kept, C, out + i0, os);                                     \
@@ -197,21 +343,15 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
             memcpy(out + i0 * ot, buf, sizeof(T) * kept * C);                        \
         if (!P2) continue;                                                           \
         if (kept && mean) {                                                          \
-            if (i0 == 0)                                                             \
-                for (long c = 0; c < C; ++c) K[c] = buf[c];                          \
-            for (long i = 0; i < kept; ++i) sums_##S(buf + i * C, K, s, s + C, C);   \
+            if (i0 == 0) /* the shift: near the mean, so that the sums do not cancel */ \
+                shift_##S(buf, kept, count ? mean : NULL, C, K, t);                  \
+            tile_sums_##S(buf, kept, C, K, s, s + C, t);                             \
         }                                                                            \
         long nw = clamp(n2 - i0 / P2, w / P2);                                       \
         if (nw) {                                                                    \
-            for (long k = 0; k < nw; ++k) {                                          \
-                const T *v = buf + k * P2 * C;                                       \
-                first_signed_##S(v, sg, best2 + k * C, arg2 + k * C, C);             \
-                for (long a = 1; a < P2; ++a)                                        \
-                    update_signed_##S(v + a * C, sg, keep, best2 + k * C,            \
-                                      arg2 + k * C, (T)a, C);                        \
-            }                                                                        \
+            tile_max2_##S(buf, nw, P2, C, sg, keep, best2, arg2);                    \
             put_##S(best2, nw, C, out2 + i0 / P2, o2s);                              \
-            put_u8_##S(arg2, nw, C, off2 + i0 / P2, f2s);                            \
+            to_u8_##S(arg2, off2 + i0 / P2 * C, nw * C);                             \
         }                                                                            \
     }                                                                                \
     long nb = clamp(n, total);                                                       \
@@ -230,50 +370,41 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
 /* Adjoint of wn_pool: dy (the product's shape, every entry written) gets, for each  \
  * window, its gradient at the offset of its maximum and zeros elsewhere. The        \
  * gradient of window i < n: P2 == 0: g[c gs + i]; P2 > 0 (the stem's, stem.py):     \
- * offset[c] + slope[c] m1[c ms + i] (zero when slope is NULL), plus                 \
- * coef[c] g[c gs + k] where the second pool's window k < n2 took its maximum        \
- * (off2[c f2s + k]); windows from n on get zero. */                                 \
+ * offset[c] + slope[c] m1[c, i] (zero when slope is NULL; m1 time contiguous, mt = 1 \
+ * and channel stride ms, or channels last, mt = C), plus coef[c] g[k, c] where the   \
+ * second pool's window k < n2 took its maximum (off2[k, c]; g and off2 channels     \
+ * last); windows from n on get zero. */                                             \
 int wn_unpool_##S(T *dy, long d, long nq, long R, long C, long P, long n,            \
                   const uint8_t *off, const T *g, long gs, long P2, const T *m1,      \
-                  long ms, long mt, const T *slope, const T *offset, const T *coef, long n2,   \
-                  const uint8_t *off2, long f2s) {                                   \
+                  long ms, long mt, const T *slope, const T *offset, const T *coef,   \
+                  long n2, const uint8_t *off2) {                                    \
     long total = nq * R * d / P;                                                     \
     long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
-    T *buf = malloc(sizeof(T) * 2 * tile * C);                                       \
+    long m = tile / (P2 ? P2 : 1);                                                   \
+    T *buf = malloc(sizeof(T) * 2 * (tile + m) * C);                                 \
     long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
     if (!buf || !e) { free(buf); free(e); return -1; }                               \
-    T *arg = buf + tile * C;                                                         \
+    T *arg = buf + tile * C, *v = arg + tile * C, *at2 = v + m * C;                  \
     long *at = e + tile * P;                                                         \
     for (long i0 = 0; i0 < total; i0 += tile) {                                      \
         long w = total - i0 < tile ? total - i0 : tile;                              \
         long kept = clamp(n - i0, w);                                                \
         if (!P2)                                                                     \
             get_##S(g + i0, gs, kept, C, buf);                                       \
-        else if (slope && mt == 1)                                                   \
-            get_affine_##S(m1 + i0, ms, kept, C, slope, offset, buf);                \
-        else if (slope) /* channels last */                                          \
-            for (long i = 0; i < kept; ++i)                                          \
-                affine_##S(m1 + (i0 + i) * mt, slope, offset, buf + i * C, C);       \
+        else if (slope) /* time contiguous (mt = 1), or channels last (mt = C) */    \
+            get_affine_##S(m1 + i0 * mt, mt == 1 ? ms : 0, kept, C, slope, offset, buf); \
         else                                                                         \
-            for (long i = 0; i < kept * C; ++i) buf[i] = 0;                          \
-        for (long i = kept * C; i < w * C; ++i) buf[i] = 0;                          \
+            memset(buf, 0, sizeof(T) * kept * C);                                    \
+        memset(buf + kept * C, 0, sizeof(T) * (w - kept) * C);                       \
         if (P2) {                                                                    \
             long nw = clamp(n2 - i0 / P2, w / P2);                                   \
-            for (long k = 0; k < nw; ++k)                                            \
-                for (long c = 0; c < C; ++c) {                                       \
-                    long at2 = c * f2s + i0 / P2 + k;                                \
-                    buf[(k * P2 + off2[at2]) * C + c] += coef[c] * g[c * gs + i0 / P2 + k]; \
-                }                                                                    \
+            tile_sparse_##S(buf, nw, P2, C, g + i0 / P2 * C, off2 + i0 / P2 * C, coef, \
+                            v, at2);                                                 \
         }                                                                            \
         addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
-        if (windows(i0, w, d, nq, R, P, C, at))                                      \
-            from_u8_##S(off + at[0], arg, w * C);                                    \
-        else                                                                         \
-            for (long i = 0; i < w; ++i) from_u8_##S(off + at[i], arg + i * C, C);   \
-        for (long i = 0; i < w; ++i) {                                               \
-            for (long a = 0; a < P; ++a)                                             \
-                unmax_##S(buf + i * C, arg + i * C, (T)a, dy + e[i * P + a], C);     \
-        }                                                                            \
+        int run = windows(i0, w, d, nq, R, P, C, at);                                \
+        offsets_in_##S(off, at, run, w, C, arg);                                     \
+        tile_unmax_##S(dy, e, w, P, C, buf, arg);                                    \
     }                                                                                \
     free(buf); free(e);                                                              \
     return 0;                                                                        \

@@ -32,7 +32,6 @@ import ctypes
 import functools
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from wavelet_networks._machine import default_cache_dir
+from wavelet_networks._machine import cpu_features, default_cache_dir
 
 __all__ = [
     "SecondPool",
@@ -62,6 +61,7 @@ __all__ = [
 
 SOURCE = Path(__file__).with_name("_native.c")
 FLAGS = ("-O3", "-shared", "-fPIC")
+NATIVE = ("-march=native",)  # the widest vectors this CPU has; dropped where not accepted
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 
 _enabled = True  # see use_native
@@ -74,9 +74,9 @@ def _compiler() -> str | None:
 
 
 def _compile(cc: str, target: str) -> None:
-    """Compile ``_native.c`` to ``target``; without the x86-64 AVX2 clones if the compiler cannot."""
+    """Compile ``_native.c`` to ``target`` for this CPU (``-march=native``), else generic."""
     errors = []
-    for extra in ((), ("-DWN_NO_CLONES",)):
+    for extra in (NATIVE, ()):
         cmd = [cc, *FLAGS, *extra, str(SOURCE), "-o", target]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode == 0:
@@ -95,9 +95,10 @@ def _build(cc: str) -> Path:
     processes starting together (data-parallel ranks) never load half a file.
     """
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    # built for this CPU: another one (a shared home directory on a cluster) gets its own
     key = hashlib.sha256(
         SOURCE.read_bytes()
-        + "\0".join([cc, version, *FLAGS, sys.platform, platform.machine()]).encode()
+        + "\0".join([cc, version, *FLAGS, *NATIVE, sys.platform, cpu_features()]).encode()
     ).hexdigest()[:16]
     name = f"wn_native-{key}.so"
     user = os.getuid() if hasattr(os, "getuid") else 0
@@ -149,10 +150,10 @@ def library() -> ctypes.CDLL | None:
     p, i = ctypes.c_void_p, ctypes.c_long
     for suffix in DTYPES.values():
         f = getattr(lib, f"wn_pool_{suffix}")
-        f.argtypes = [p, *[i] * 6, p, i, i, p, i, p, p, i, p, p, i, p, i, p, i]
+        f.argtypes = [p, *[i] * 6, p, i, i, p, i, p, p, i, p, p, i, p, i, p]
         f.restype = ctypes.c_int
         f = getattr(lib, f"wn_unpool_{suffix}")
-        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p, i], ctypes.c_int
+        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p], ctypes.c_int
         f = getattr(lib, f"wn_smooth_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
         f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
@@ -197,8 +198,8 @@ class SecondPool(NamedTuple):
     ``mean``, ``msq`` (float64 ``(C,)``, or ``None`` for no statistics): the
     row's running mean and sum of squared deviations over its first
     ``count`` pooled values, updated in place; ``out``, ``off``: ``(C, n2)``
-    (values, uint8 offsets) for the product's second-pool windows, time
-    contiguous.
+    (values, time contiguous; uint8 offsets, channels last) for the
+    product's second-pool windows.
     """
 
     pool: int
@@ -217,8 +218,9 @@ class StemGradient(NamedTuple):
     The gradient at pooled value ``(c, i)`` is ``offset[c] + slope[c] m1[c, i]``
     (zero when ``slope`` is ``None``) plus ``coef[c] grad[c, k]`` where the
     second pool's window ``k`` (of ``pool``) took its maximum at ``i``
-    (``off[c, k]``). ``m1`` ``(C, n)``, ``off`` uint8 ``(C, n2)``; ``slope``,
-    ``offset``, ``coef`` contiguous ``(C,)``; time axes contiguous.
+    (``off[c, k]``). ``m1`` ``(C, n)`` (time contiguous or channels last),
+    ``off`` uint8 and ``grad`` ``(C, n2)``, both channels last; ``slope``,
+    ``offset``, ``coef`` contiguous ``(C,)``.
     """
 
     pool: int
@@ -233,9 +235,14 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+def _channels_last(t: Tensor) -> bool:
+    """Whether ``(C, n)`` rows are one contiguous ``(n, C)`` block."""
+    return t.stride(0) == 1 and t.stride(1) == t.shape[0]
+
+
 def _rows_layout(t: Tensor) -> bool:
     """Whether ``(C, n)`` rows are time contiguous or channels last (the two the loops take)."""
-    return t.stride(1) == 1 or (t.stride(0) == 1 and t.stride(1) == t.shape[0])
+    return t.stride(1) == 1 or _channels_last(t)
 
 
 def _check(status: int) -> None:
@@ -261,17 +268,17 @@ def pool(
     assert _rows_layout(dest) and dest.dtype == y.dtype and y.shape[1] == block * c
     assert off.numel() == y.numel() // size
     p2 = sign = flat = mean = msq = out2 = off2 = None
-    count = n2 = o2s = f2s = 0
+    count = n2 = o2s = 0
     if second is not None:
         p2, count, out2, off2 = second.pool, second.count, second.out, second.off
         sign, flat, mean, msq = second.sign, second.flat, second.mean, second.msq
-        assert out2.stride(1) == off2.stride(1) == 1 and out2.shape == off2.shape
+        assert out2.stride(1) == 1 and _channels_last(off2) and out2.shape == off2.shape
         assert (mean is None) == (msq is None) and (mean is None or mean.dtype == torch.float64)
-        n2, o2s, f2s = out2.shape[1], out2.stride(0), off2.stride(0)
+        n2, o2s = out2.shape[1], out2.stride(0)
     fn = getattr(library(), f"wn_pool_{DTYPES[y.dtype]}")
     _check(fn(y.data_ptr(), d, nq, block, c, size, dest.shape[1], dest.data_ptr(), *dest.stride(),
               off.data_ptr(), p2 or 0, _ptr(sign), _ptr(flat), count, _ptr(mean), _ptr(msq), n2,
-              _ptr(out2), o2s, _ptr(off2), f2s))  # fmt: skip
+              _ptr(out2), o2s, _ptr(off2)))  # fmt: skip
 
 
 def unpool(
@@ -287,19 +294,20 @@ def unpool(
     gradient at the second pool's output ``(C, n2)``.
     """
     c = grad.shape[0]
-    assert dy.is_contiguous() and off.is_contiguous() and grad.stride(1) == 1
-    assert dy.dtype == grad.dtype and off.numel() * size == dy.numel()
+    assert dy.is_contiguous() and off.is_contiguous() and dy.dtype == grad.dtype
+    assert off.numel() * size == dy.numel()
     fn = getattr(library(), f"wn_unpool_{DTYPES[dy.dtype]}")
     if stem is None:
+        assert grad.stride(1) == 1
         _check(fn(dy.data_ptr(), d, nq, block, c, size, grad.shape[1], off.data_ptr(),
-                  grad.data_ptr(), grad.stride(0), 0, None, 0, 0, None, None, None, 0, None, 0))  # fmt: skip
+                  grad.data_ptr(), grad.stride(0), 0, None, 0, 0, None, None, None, 0, None))  # fmt: skip
         return
     m1, off2 = stem.m1, stem.off
-    assert _rows_layout(m1) and off2.stride(1) == 1 and off2.shape == grad.shape
+    assert _rows_layout(m1) and _channels_last(off2) and _channels_last(grad)
+    assert off2.shape == grad.shape
     _check(fn(dy.data_ptr(), d, nq, block, c, size, m1.shape[1], off.data_ptr(), grad.data_ptr(),
-              grad.stride(0), stem.pool, m1.data_ptr(), *m1.stride(), _ptr(stem.slope),
-              _ptr(stem.offset), stem.coef.data_ptr(), off2.shape[1], off2.data_ptr(),
-              off2.stride(0)))  # fmt: skip
+              0, stem.pool, m1.data_ptr(), *m1.stride(), _ptr(stem.slope), _ptr(stem.offset),
+              stem.coef.data_ptr(), off2.shape[1], off2.data_ptr()))  # fmt: skip
 
 
 def _taps(taps: list[float], dilation: int) -> tuple[ctypes.Array, ctypes.Array, int]:

@@ -403,8 +403,8 @@ def _pool_forward(
     hooks: Callable[[Tensor], Hooks] | None = None,
     align: int = 1,
     channels_last: bool = False,
-) -> tuple[Tensor, dict[tuple[int, int], list[Tensor]]]:
-    """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and the offsets of the maxima.
+) -> tuple[Tensor, Saved]:
+    """The fused forward: the pooled lifting ``(B, C_out, S, n)`` and what its backward needs.
 
     ``hooks(out)`` is called once with the (not yet filled) output and returns
     the :class:`Hooks` to run. ``align``: every product holds whole groups of
@@ -446,23 +446,26 @@ def _pool_forward(
                     hook.row(b, j)
 
     split_batch(batch, work)
-    return out, offsets
+    return out, Saved(levels, offsets)
+
+
+class Saved(NamedTuple):
+    """What :func:`_pool_forward` leaves for :func:`_pool_backward`: the smoothed input's
+    phases and chunking per scale (see :func:`_levels`; a few megabytes, kept rather than
+    smoothed again) and the offsets of the maxima per row and product."""
+
+    levels: list[tuple[Tensor, int, int, int, int]]
+    offsets: dict[tuple[int, int], list[Tensor]]
 
 
 def _pool_backward(
-    x: Tensor,
     weight: Tensor,
-    offsets: dict[tuple[int, int], list[Tensor]],
-    base: int,
-    num_scales: int,
-    order: int,
-    padding: str,
+    saved: Saved,
     pool: int,
     grad_row: Callable[[int, int, Tensor], None] | None = None,
     product_grad: Callable[[Tensor, int, int, int, int, int, Tensor], Tensor] | None = None,
-    align: int = 1,
 ) -> Tensor:
-    """The weight gradient of :func:`_pool_forward` (called with the same ``align``).
+    """The weight gradient of :func:`_pool_forward`.
 
     Either ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g``
     ``(C_out, n)``, the front of a buffer whose zero tail covers the last
@@ -472,7 +475,8 @@ def _pool_backward(
     different ``b``.
     """
     c_out, c_in, k = weight.shape
-    levels = _levels(x, k, base, num_scales, order, padding, pool, align)
+    levels, offsets = saved
+    x = levels[0][0]  # for the dtype and device of the buffers
 
     def work(items: list[int]) -> Tensor:
         dt = x.new_zeros(c_in * (BLOCK + k - 1), BLOCK * c_out)
@@ -503,17 +507,14 @@ class _LiftingMaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, base, num_scales, order, padding, pool):  # type: ignore[override]
-        out, offsets = _pool_forward(x, weight, base, num_scales, order, padding, pool)
-        ctx.save_for_backward(x, weight)
-        ctx.meta = (base, num_scales, order, padding, pool, offsets)
+        out, saved = _pool_forward(x, weight, base, num_scales, order, padding, pool)
+        ctx.save_for_backward(weight)
+        ctx.meta = (pool, saved)
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        base, num_scales, order, padding, pool, offsets = ctx.meta
-        dw = _pool_backward(
-            x, weight, offsets, base, num_scales, order, padding, pool,
-            lambda b, j, g: g.copy_(grad[b, :, j]),
-        )  # fmt: skip
+        (weight,) = ctx.saved_tensors
+        pool, saved = ctx.meta
+        dw = _pool_backward(weight, saved, pool, lambda b, j, g: g.copy_(grad[b, :, j]))
         return None, dw, None, None, None, None, None

@@ -176,7 +176,10 @@ class _LiftingStem(torch.autograd.Function):
         def hooks(out: Tensor) -> Hooks:
             batch, n2 = out.shape[0], out.shape[-1] // p2
             rows["m2"] = out.new_empty(batch, c, num_scales, n2)
-            rows["off2"] = torch.empty(rows["m2"].shape, dtype=torch.uint8)
+            # the compiled loops keep the offsets channels last, the order they come in
+            shape = (batch, num_scales, n2, c) if native else (batch, c, num_scales, n2)
+            off2 = torch.empty(shape, dtype=torch.uint8)
+            rows["off2"] = off2.permute(0, 3, 1, 2) if native else off2
             # the compiled loop keeps the sum of squared deviations here, divided below
             rows["var"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
             rows["mean"] = out.new_empty(batch, num_scales, c, dtype=torch.float64)
@@ -219,7 +222,7 @@ class _LiftingStem(torch.autograd.Function):
             rows["m2"][b, :, j] = best
             rows["off2"][b, :, j] = off
 
-        m1, offsets = _pool_forward(
+        m1, saved = _pool_forward(
             x, weight, base, num_scales, order, padding, p1, hooks, align=p2, channels_last=native
         )
         m2, off2 = rows["m2"], rows["off2"]
@@ -236,8 +239,8 @@ class _LiftingStem(torch.autograd.Function):
         scale = invstd if gamma is None else gamma * invstd
         shift = -mean * scale if beta is None else beta - mean * scale
         y = torch.addcmul(shift[:, None, None], m2, scale[:, None, None]).clamp_min_(0)
-        ctx.save_for_backward(x, weight, gamma, m1, m2, y, mean, invstd, off2)
-        ctx.meta = (offsets, use_batch, base, num_scales, order, padding, p1, p2, native)
+        ctx.save_for_backward(weight, gamma, m1, m2, y, mean, invstd, off2)
+        ctx.meta = (saved, use_batch, p1, p2, native)
         if use_batch:
             count = m1.numel() // c
             var = var * count / max(count - 1, 1)
@@ -246,8 +249,8 @@ class _LiftingStem(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad, _gmean, _gvar):  # type: ignore[override]
-        x, weight, gamma, m1, m2, y, mean, invstd, off2 = ctx.saved_tensors
-        offsets, use_batch, base, num_scales, order, padding, p1, p2, native = ctx.meta
+        weight, gamma, m1, m2, y, mean, invstd, off2 = ctx.saved_tensors
+        saved, use_batch, p1, p2, native = ctx.meta
         c = m1.shape[1]
         n2 = m2.shape[-1]
         # at the batch norm's output, where the second pool took it: ReLU's own
@@ -265,7 +268,7 @@ class _LiftingStem(torch.autograd.Function):
             slope_c = slope.flatten().contiguous() if use_batch else None
             offset_c = offset.flatten().contiguous() if use_batch else None
             coef_c = coef.flatten().contiguous()
-            g = g.contiguous()
+            g_last = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # as off2
 
         def product_grad(off1: Tensor, d: int, m: int, b: int, j: int, tau: int, out: Tensor):
             span = m * BLOCK * d // p1
@@ -274,7 +277,7 @@ class _LiftingStem(torch.autograd.Function):
                 p2, m1[b, :, j, tau : tau + span], slope_c, offset_c, coef_c, off2[b, :, j, window]
             )
             dy = out[: d * m * BLOCK * c].view(d * m, BLOCK * c)
-            _native.unpool(dy, d, m, BLOCK, p1, off1, g[b, :, j, window], row)
+            _native.unpool(dy, d, m, BLOCK, p1, off1, g_last[b, :, j, window], row)
             return dy
 
         def grad_row(b: int, j: int, g1: Tensor) -> None:
@@ -289,9 +292,8 @@ class _LiftingStem(torch.autograd.Function):
         dw = None
         if ctx.needs_input_grad[1]:
             dw = _pool_backward(
-                x, weight, offsets, base, num_scales, order, padding, p1,
-                None if native else grad_row, product_grad if native else None, align=p2,
-            )  # fmt: skip
+                weight, saved, p1, None if native else grad_row, product_grad if native else None
+            )
         dg = dgamma if gamma is not None and ctx.needs_input_grad[2] else None
         db = dbeta if ctx.needs_input_grad[3] else None
         return None, dw, dg, db, *([None] * 9)
