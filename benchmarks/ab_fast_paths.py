@@ -26,7 +26,10 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
 - ``group-threads``: W-M11's group layers forward+backward, one batch item
   per core against one batched call (the threshold ``MIN_ITEM`` decides);
 - ``group-products``: the same layers on the threaded path, the dilated taps
-  as matrix products (whatever the output size) against oneDNN's ``conv1d``.
+  as matrix products (whatever the output size) against oneDNN's ``conv1d``;
+- ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
+  (batched, or W-SampleCNN's large outputs), its backward as matrix products
+  (``conv._DilatedConv``) against oneDNN's own, at every time length.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, b
     (51, 102, 3, (8, 51, 7, 1378)),
     (102, 102, 1, (8, 102, 5, 1378)),
     (102, 204, 3, (8, 102, 5, 344)),
+    (204, 204, 1, (8, 204, 3, 344)),
     (204, 408, 3, (8, 204, 3, 86)),
+    (408, 408, 1, (8, 408, 1, 86)),
     (90, 90, 3, (2, 90, 9, 19683)),  # and W-SampleCNN's first two at batch 2 (of 23)
     (90, 90, 1, (2, 90, 7, 6561)),
 ]
@@ -178,6 +183,10 @@ def group_products(repeats: int) -> None:
     _threads.MIN_ITEM, conv.PRODUCT_OUTPUT = saved
 
 
+def conv_backward(repeats: int) -> None:
+    _group(repeats, (conv, "PRODUCT_BACKWARD_TIME"), 0, 10**12, ("products", "onednn"))
+
+
 COMPARISONS = {
     "stem-threads": stem_threads,
     "stem-fused": stem_fused,
@@ -187,6 +196,7 @@ COMPARISONS = {
     "group-threads": group_threads,
     "group-native": group_native,
     "group-products": group_products,
+    "conv-backward": conv_backward,
 }
 
 

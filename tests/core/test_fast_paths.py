@@ -192,3 +192,39 @@ def test_torch_compile_matches_eager():
     except Exception as exc:  # no C++ compiler, unsupported platform, ...
         pytest.skip(f"torch.compile unavailable here: {type(exc).__name__}: {exc}")
     torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ dilated products
+@pytest.mark.parametrize("dilation", [1, 4, 16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dilated_conv_backward_equals_conv1d(dilation, dtype):
+    """The matrix-product backward of the batched dilated convolution is conv1d's own."""
+    from wavelet_networks.functional.conv import _DilatedConv
+
+    gen = torch.Generator().manual_seed(dilation)
+    z = torch.randn(3, 10, 300 + 2 * dilation, generator=gen, dtype=dtype)
+    w = torch.randn(7, 10, 3, generator=gen, dtype=dtype)
+    g = torch.randn(3, 7, 300, generator=gen, dtype=dtype)
+    grads = {}
+    for name, fn in (("products", _DilatedConv.apply), ("conv1d", None)):
+        zr, wr = z.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        y = fn(zr, wr, dilation) if fn else torch.nn.functional.conv1d(zr, wr, dilation=dilation)
+        grads[name] = (y, *torch.autograd.grad(y, [zr, wr], g))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for a, b in zip(grads["products"], grads["conv1d"], strict=True):
+        assert rel_err(a, b) < tol
+
+
+def test_batched_group_layers_take_the_product_backward(monkeypatch):
+    """Group layers on the batched path with long enough time use _DilatedConv."""
+    from wavelet_networks.functional import conv
+
+    calls = []
+    original = conv._DilatedConv.apply
+    monkeypatch.setattr(conv._DilatedConv, "apply", lambda *a: calls.append(1) or original(*a))
+    x = torch.randn(2, 4, 3, conv.PRODUCT_BACKWARD_TIME)
+    WF.group_conv1d(x, torch.randn(5, 4, 3, 3), 2.0, method="factorized")
+    assert calls  # and not for short signals, where oneDNN's backward measured faster
+    calls.clear()
+    WF.group_conv1d(x[..., :100], torch.randn(5, 4, 3, 3), 2.0, method="factorized")
+    assert not calls

@@ -216,9 +216,16 @@ def _factorized(
         and weight.shape[1] >= PRODUCT_CHANNELS
     )
     taps = weight.permute(2, 0, 1).contiguous() if as_products else None  # (K, C_out, C_eff)
+    # elsewhere oneDNN's conv1d; for group layers with its backward as matrix products
+    product_backward = (
+        group_taps is not None and stride == 1 and k > 1 and x.device.type == "cpu"
+        and not torch.compiler.is_compiling() and x.shape[-1] >= PRODUCT_BACKWARD_TIME
+    )  # fmt: skip
     return [
         _DilatedProducts.apply(z, taps, d)
         if taps is not None and weight.shape[0] * (z.shape[-1] - d * (k - 1)) <= PRODUCT_OUTPUT
+        else _DilatedConv.apply(z, weight, d)
+        if product_backward
         else F.conv1d(z, weight, stride=stride, dilation=d)
         for z, d in windows
     ]
@@ -272,6 +279,45 @@ class _DilatedProducts(torch.autograd.Function):
                 for i in range(k):
                     gtaps[i].addmm_(grad[b], z[b, :, i * d : i * d + time].t())
         return gz, gtaps, None
+
+
+PRODUCT_BACKWARD_TIME = 1024  # input time from which _DilatedConv's backward measured faster
+
+
+class _DilatedConv(torch.autograd.Function):
+    """oneDNN's dilated ``conv1d`` (stride 1, "valid") with a backward pass of matrix products.
+
+    ``dL/dz[:, :, d k : d k + T] += W_k^T g`` and ``dL/dW_k = sum_b g_b z_b[:, d k : d k + T]^T``,
+    ``K`` batched products each. On CPU (``benchmarks/ab_fast_paths.py --only
+    conv-backward``, forward+backward against oneDNN's backward) they measured faster at
+    W-M11's second stage (1,378 time steps: 0.92 and 0.93 times the time) and W-SampleCNN's
+    first layer (0.86), equal in W-M11's third stage (344 steps) and slower in its fourth
+    (86 steps: 1.3 times), hence ``PRODUCT_BACKWARD_TIME``.
+    """
+
+    @staticmethod
+    def forward(ctx, z, weight, d):  # type: ignore[override]
+        ctx.save_for_backward(z, weight)
+        ctx.d = d
+        return F.conv1d(z, weight, dilation=d)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        z, weight = ctx.saved_tensors
+        d, k = ctx.d, weight.shape[-1]
+        batch, time = grad.shape[0], grad.shape[-1]
+        gz = gw = None
+        if ctx.needs_input_grad[0]:
+            gz = torch.zeros_like(z)
+            for i in range(k):
+                wt = weight[:, :, i].t().expand(batch, -1, -1)
+                gz[:, :, i * d : i * d + time].baddbmm_(wt, grad)
+        if ctx.needs_input_grad[1]:
+            gw = weight.new_empty(weight.shape)
+            for i in range(k):
+                zi = z[:, :, i * d : i * d + time].transpose(1, 2)
+                gw[:, :, i] = torch.bmm(grad, zi).sum(0)
+        return gz, gw, None
 
 
 class _GroupWindows(torch.autograd.Function):
