@@ -27,6 +27,8 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
   per core against one batched call (the threshold ``MIN_ITEM`` decides);
 - ``group-products``: the same layers on the threaded path, the dilated taps
   as matrix products (whatever the output size) against oneDNN's ``conv1d``;
+- ``itemwise``: the same layers where ``functional.itemwise`` applies (the
+  smoothing after the channel mixing) against the input-side factorised form;
 - ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
   (batched, or W-SampleCNN's large outputs), its backward as matrix products
   (``conv._DilatedConv``) against oneDNN's own, at every time length.
@@ -61,7 +63,12 @@ GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, b
 
 
 def _ab(name: str, run: Callable[[], None], variants: dict[str, Callable[[], None]], repeats: int):
-    """Time ``run`` under each variant's setup, alternating; print the medians."""
+    """Time ``run`` under each variant's setup, alternating; print the medians.
+
+    Also the median over repeats of the ratio within each repeat (``paired``): the
+    two runs of a repeat follow each other, so it is robust to the machine's load
+    drifting over the measurement.
+    """
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(repeats):
         for label, setup in variants.items():
@@ -71,7 +78,12 @@ def _ab(name: str, run: Callable[[], None], variants: dict[str, Callable[[], Non
             times[label].append(time.perf_counter() - start)
     medians = {label: statistics.median(ts) for label, ts in times.items()}
     (a, ta), (b, tb) = medians.items()
-    print(f"{name:36s} {a} {ta:7.3f} s   {b} {tb:7.3f} s   {b}/{a} {tb / ta:5.2f}", flush=True)
+    paired = statistics.median(y / x for x, y in zip(times[a], times[b], strict=True))
+    print(
+        f"{name:36s} {a} {ta:7.3f} s   {b} {tb:7.3f} s   {b}/{a} {tb / ta:5.2f}"
+        f"   paired {paired:5.2f}",
+        flush=True,
+    )
 
 
 def _fwd_bwd(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -183,6 +195,10 @@ def group_products(repeats: int) -> None:
     _threads.MIN_ITEM, conv.PRODUCT_OUTPUT = saved
 
 
+def itemwise(repeats: int) -> None:
+    _group(repeats, (conv, "ITEMWISE"), True, False, ("itemwise", "input-side"))
+
+
 def conv_backward(repeats: int) -> None:
     _group(repeats, (conv, "PRODUCT_BACKWARD_TIME"), 0, 10**12, ("products", "onednn"))
 
@@ -197,6 +213,7 @@ COMPARISONS = {
     "group-native": group_native,
     "group-products": group_products,
     "conv-backward": conv_backward,
+    "itemwise": itemwise,
 }
 
 

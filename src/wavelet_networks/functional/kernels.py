@@ -9,7 +9,7 @@ from torch import Tensor
 
 from wavelet_networks.splines import bspline, check_order
 
-__all__ = ["kernel_extent", "spline_kernel"]
+__all__ = ["kernel_extent", "spline_kernel", "window_geometry"]
 
 
 def kernel_extent(kernel_size: int, scale: float, order: int) -> tuple[int, int]:
@@ -20,6 +20,33 @@ def kernel_extent(kernel_size: int, scale: float, order: int) -> tuple[int, int]
     left = math.floor(scale * (kernel_size // 2 + half))
     right = math.floor(scale * (kernel_size - 1 - kernel_size // 2 + half))
     return left, right
+
+
+def window_geometry(
+    time: int, kernel_size: int, dilations: list[int], order: int, padding: str
+) -> tuple[tuple[int, int], int, list[int]]:
+    """Where the factorised convolutions read: ``(pads, out_len, firsts)``.
+
+    ``pads``: the zero padding ``(left, right)`` of the input ("same": the widest
+    kernel's extent, "valid": none); ``out_len``: the output length. At scale
+    ``d`` the input smoothed "valid" at ``d`` (entry ``i`` is padded time
+    ``i + R_d``, see :func:`~wavelet_networks.functional.smoothing.radius`) is
+    read from ``firsts[j]`` on, ``out_len + d (K - 1)`` times, by the ``K`` taps
+    dilated by ``d``.
+    """
+    from wavelet_networks.functional.smoothing import radius
+
+    k = kernel_size
+    extents = [kernel_extent(k, d, order) for d in dilations]
+    left = max(e[0] for e in extents)
+    right = max(e[1] for e in extents)
+    if padding == "same":
+        out_len, start, pads = time, 0, (left, right)
+    else:
+        out_len, start, pads = time - left - right, left, (0, 0)
+        left = 0
+    firsts = [start - d * (k // 2) + left - radius(d, order) for d in dilations]
+    return pads, out_len, firsts
 
 
 def spline_kernel(weight: Tensor, scale: float, spline_order: int = 2) -> Tensor:

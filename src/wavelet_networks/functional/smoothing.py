@@ -31,7 +31,16 @@ from torch import Tensor
 from wavelet_networks.functional import _native
 from wavelet_networks.splines import sampled_bspline
 
-__all__ = ["cascade_filter", "cascade_steps", "level_rows", "scale_relation", "smoothed_levels"]
+__all__ = [
+    "cascade_filter",
+    "cascade_steps",
+    "level_rows",
+    "scale_relation",
+    "smooth_adjoint",
+    "smooth_to",
+    "smooth_to_adjoint",
+    "smoothed_levels",
+]
 
 
 def scale_relation(base: int, order: int) -> tuple[list[float], float]:
@@ -127,6 +136,57 @@ def cascade_steps(base: int, order: int, levels: int) -> list[tuple[bool, list[f
             steps.append((False, g, scale // base))
         scale *= base
     return steps
+
+
+def chain(base: int, order: int, level: int) -> list[tuple[list[float], int]]:
+    """The steps ``(taps, dilation)`` that make level ``level`` of the cascade from its input.
+
+    The steps of :func:`cascade_steps` from the last one made from the input up
+    to ``level`` (empty taps, the identity, left out).
+    """
+    steps = cascade_steps(base, order, level + 1)
+    start = max(j for j, (from_input, _, _) in enumerate(steps) if from_input)
+    return [(h, dilation) for _, h, dilation in steps[start:] if h]
+
+
+def smooth_to(x: Tensor, base: int, order: int, level: int) -> Tensor:
+    """``x`` ``(..., L)`` smoothed at scale ``base**level`` ("valid": ``L - 2 R``, see :func:`radius`).
+
+    The cascade for one scale alone: a few taps per step, no level kept.
+    """
+    for h, dilation in chain(base, order, level):
+        x = _shifted_sum(x, h, dilation, x.shape[-1] - (len(h) - 1) * dilation)
+    return x
+
+
+def smooth_adjoint(
+    target: Tensor, grad: Tensor, taps: list[float], dilation: int, zero: bool = False
+) -> None:
+    """``target += `` the adjoint of the valid correlation with ``taps`` applied to ``grad``.
+
+    No taps: the identity. ``zero``: set ``target`` to it instead (every time of
+    it; its old values are not read).
+    """
+    n = grad.shape[-1]
+    if any(taps) and _native.smoothable(target):  # one pass instead of one per tap
+        _native.smooth_adjoint(grad, taps, dilation, target, zero=zero)
+        return
+    if zero:
+        target.zero_()
+    if not taps:
+        target[..., :n] += grad
+    for i, c in enumerate(taps):
+        if c != 0.0:
+            target[..., i * dilation : i * dilation + n].add_(grad, alpha=c)
+
+
+def smooth_to_adjoint(grad: Tensor, base: int, order: int, level: int) -> Tensor:
+    """The adjoint of :func:`smooth_to`: ``(..., L - 2 R) -> (..., L)``."""
+    for h, dilation in reversed(chain(base, order, level)):
+        out = grad.new_empty((*grad.shape[:-1], grad.shape[-1] + (len(h) - 1) * dilation))
+        smooth_adjoint(out, grad, h, dilation, zero=True)
+        grad = out
+    return grad
 
 
 def level_rows(base: int, order: int, levels: int, rows: int, drop: int, keep: int) -> list[int]:
