@@ -29,6 +29,8 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
   as matrix products (whatever the output size) against oneDNN's ``conv1d``;
 - ``itemwise``: the same layers where ``functional.itemwise`` applies (the
   smoothing after the channel mixing) against the input-side factorised form;
+- ``time-pool``: W-M11's max pools between stages as compiled loops
+  (``functional.pooling``) against ``max_pool2d``;
 - ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
   (batched, or W-SampleCNN's large outputs), its backward as matrix products
   (``conv._DilatedConv``) against oneDNN's own, at every time length.
@@ -45,7 +47,7 @@ import torch
 
 import wavelet_networks as wn
 from wavelet_networks import bench, runtime
-from wavelet_networks.functional import _native, _threads, conv, pooled
+from wavelet_networks.functional import _native, _threads, conv, pooled, pooling
 from wavelet_networks.nn import stem as stem_module
 
 GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, batch 8,
@@ -195,6 +197,15 @@ def group_products(repeats: int) -> None:
     _threads.MIN_ITEM, conv.PRODUCT_OUTPUT = saved
 
 
+def time_pool(repeats: int) -> None:
+    for shape in [(8, 51, 7, 5512), (8, 102, 5, 1378), (8, 204, 3, 344)]:
+        saved = pooling.POOL_MIN_ITEM
+        pool = wn.nn.TimeMaxPool(4)
+        _ab(f"P(4) {shape}", _fwd_bwd(pool, torch.randn(shape)),
+            _toggle(pooling, "POOL_MIN_ITEM", {"compiled": 0, "max_pool2d": 10**12}), repeats)  # fmt: skip
+        pooling.POOL_MIN_ITEM = saved
+
+
 def itemwise(repeats: int) -> None:
     _group(repeats, (conv, "ITEMWISE"), True, False, ("itemwise", "input-side"))
 
@@ -214,6 +225,7 @@ COMPARISONS = {
     "group-products": group_products,
     "conv-backward": conv_backward,
     "itemwise": itemwise,
+    "time-pool": time_pool,
 }
 
 

@@ -203,3 +203,43 @@ def test_split_batch_restores_torch_threads_after_an_error():
         torch.set_num_threads(before)
     assert seen and all(n == 1 for _, n in seen)  # one torch thread per worker
     assert all(items in ([0, 2], [1, 3]) for items, _ in seen)  # interleaved halves
+
+
+@pytest.mark.parametrize("kernel, time", [(4, 1000), (3, 1001), (2, 7), (5, 23)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_time_max_pool_equals_max_pool2d(monkeypatch, kernel, time, dtype):
+    """Values (NaN wins) and gradients (ties: to the first) exactly those of max_pool2d."""
+    from wavelet_networks.functional import _native, pooling
+
+    if _native.library() is None:
+        pytest.skip("no working C compiler: the compiled loops are unavailable")
+    monkeypatch.setattr(pooling, "POOL_MIN_ITEM", 0)
+    gen = torch.Generator().manual_seed(kernel * time)
+    x = torch.round(torch.randn(3, 4, 5, time, generator=gen, dtype=dtype) * 2)  # ties
+    x.view(-1)[torch.randperm(x.numel(), generator=gen)[:15]] = float("nan")
+    out = {}
+    for name, fn in (
+        ("compiled", lambda v: WF.time_max_pool(v, kernel)),
+        ("max_pool2d", lambda v: torch.nn.functional.max_pool2d(v, (1, kernel))),
+    ):
+        xr = x.clone().transpose(1, 2).requires_grad_(True)  # a strided input
+        y = fn(xr)
+        g = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+        out[name] = y, torch.autograd.grad(y, xr, g)[0]
+    torch.testing.assert_close(out["compiled"][0], out["max_pool2d"][0], rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(out["compiled"][1], out["max_pool2d"][1])
+
+
+def test_compiled_time_max_pool_is_used_for_large_items(monkeypatch):
+    from wavelet_networks.functional import _native, pooling
+
+    calls = []
+    original = pooling._TimeMaxPool.apply
+    monkeypatch.setattr(pooling._TimeMaxPool, "apply", lambda *a: calls.append(1) or original(*a))
+    WF.time_max_pool(torch.randn(2, 2, 2, pooling.POOL_MIN_ITEM // 4), 4)
+    assert bool(calls) == (_native.library() is not None)
+    calls.clear()
+    WF.time_max_pool(torch.randn(2, 2, 2, 100), 4)  # small items, overlapping or padded windows
+    WF.time_max_pool(torch.randn(2, 2, 2, pooling.POOL_MIN_ITEM // 4), 4, stride=2)
+    WF.time_max_pool(torch.randn(2, 2, 2, pooling.POOL_MIN_ITEM // 4), 4, padding=1)
+    assert not calls

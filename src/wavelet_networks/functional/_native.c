@@ -472,3 +472,76 @@ void wn_smooth_adjoint_##S(const T *g, long n0, long n1, long n2, long n,       
 
 DEFINE_SMOOTH(float, f32)
 DEFINE_SMOOTH(double, f64)
+
+/* Max pooling over time (pooling.py): rows of n windows of P contiguous times, the
+ * maxima and the window offset of each (uint8), as max_pool1d (NaN wins, else the
+ * first of ties); the adjoint writes each window's gradient at its offset and zeros
+ * elsewhere, and zeros past the windows. One entry a of every window at a time: a
+ * strided vector loop over the windows of a row. */
+#define DEFINE_TIME_POOL(T, S)                                                       \
+INNER void strided_first_##S(const T *restrict x, long P, T *restrict b,             \
+                             T *restrict g, long n) {                                \
+    for (long t = 0; t < n; ++t) { b[t] = x[t * P]; g[t] = 0; }                      \
+}                                                                                    \
+                                                                                     \
+INNER void strided_update_##S(const T *restrict x, long P, T *restrict b,            \
+                              T *restrict g, T a, long n) {                          \
+    for (long t = 0; t < n; ++t) {                                                   \
+        T v = x[t * P];                                                              \
+        int later = (v > b[t]) | (v != v);                                           \
+        b[t] = later ? v : b[t];                                                     \
+        g[t] = later ? a : g[t];                                                     \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
+INNER void strided_unmax_##S(const T *restrict gr, const T *restrict g, long P, T a, \
+                             T *restrict out, long n) {                              \
+    for (long t = 0; t < n; ++t) out[t * P] = g[t] == a ? gr[t] : (T)0;              \
+}                                                                                    \
+                                                                                     \
+INNER void arg_to_u8_##S(const T *restrict g, uint8_t *restrict o, long n) {         \
+    for (long t = 0; t < n; ++t) o[t] = (uint8_t)g[t];                               \
+}                                                                                    \
+                                                                                     \
+INNER void arg_from_u8_##S(const uint8_t *restrict o, T *restrict g, long n) {       \
+    for (long t = 0; t < n; ++t) g[t] = (T)o[t];                                     \
+}                                                                                    \
+                                                                                     \
+/* rows: (n0, n1) with strides (x0, x1) (y0, y1), times contiguous; off contiguous    \
+ * (n0, n1, n). Returns 0, or -1 when out of memory. */                              \
+int wn_time_max_##S(const T *x, long n0, long n1, long x0, long x1, long n, long P,  \
+                    T *y, long y0, long y1, uint8_t *off) {                          \
+    T *g = malloc(sizeof(T) * (n ? n : 1));                                          \
+    if (!g) return -1;                                                               \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1) {                                           \
+            const T *r = x + i0 * x0 + i1 * x1;                                      \
+            T *b = y + i0 * y0 + i1 * y1;                                            \
+            strided_first_##S(r, P, b, g, n);                                        \
+            for (long a = 1; a < P; ++a) strided_update_##S(r + a, P, b, g, (T)a, n); \
+            arg_to_u8_##S(g, off + (i0 * n1 + i1) * n, n);                           \
+        }                                                                            \
+    free(g);                                                                         \
+    return 0;                                                                        \
+}                                                                                    \
+                                                                                     \
+/* gx rows of length L >= n P (strides (x0, x1), contiguous times), grad rows        \
+ * (strides (g0, g1)) */                                                             \
+int wn_time_unmax_##S(const T *grad, long n0, long n1, long g0, long g1, long n,     \
+                      long P, const uint8_t *off, T *gx, long x0, long x1, long L) { \
+    T *g = malloc(sizeof(T) * (n ? n : 1));                                          \
+    if (!g) return -1;                                                               \
+    for (long i0 = 0; i0 < n0; ++i0)                                                 \
+        for (long i1 = 0; i1 < n1; ++i1) {                                           \
+            const T *gr = grad + i0 * g0 + i1 * g1;                                  \
+            T *r = gx + i0 * x0 + i1 * x1;                                           \
+            arg_from_u8_##S(off + (i0 * n1 + i1) * n, g, n);                         \
+            for (long a = 0; a < P; ++a) strided_unmax_##S(gr, g, P, (T)a, r + a, n); \
+            for (long t = n * P; t < L; ++t) r[t] = 0;                               \
+        }                                                                            \
+    free(g);                                                                         \
+    return 0;                                                                        \
+}
+
+DEFINE_TIME_POOL(float, f32)
+DEFINE_TIME_POOL(double, f64)

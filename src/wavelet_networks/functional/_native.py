@@ -55,6 +55,8 @@ __all__ = [
     "smooth",
     "smooth_adjoint",
     "smoothable",
+    "time_max",
+    "time_unmax",
     "unpool",
     "use_native",
 ]
@@ -154,6 +156,10 @@ def library() -> ctypes.CDLL | None:
         f.restype = ctypes.c_int
         f = getattr(lib, f"wn_unpool_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p], ctypes.c_int
+        f = getattr(lib, f"wn_time_max_{suffix}")
+        f.argtypes, f.restype = [p, *[i] * 6, p, i, i, p], ctypes.c_int
+        f = getattr(lib, f"wn_time_unmax_{suffix}")
+        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, i], ctypes.c_int
         f = getattr(lib, f"wn_smooth_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
         f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
@@ -247,7 +253,7 @@ def _rows_layout(t: Tensor) -> bool:
 
 def _check(status: int) -> None:
     if status != 0:
-        raise MemoryError("wavelet-networks: the compiled pooling loop could not allocate scratch")
+        raise MemoryError("wavelet-networks: a compiled pooling loop could not allocate scratch")
 
 
 def pool(
@@ -308,6 +314,38 @@ def unpool(
     _check(fn(dy.data_ptr(), d, nq, block, c, size, m1.shape[1], off.data_ptr(), grad.data_ptr(),
               0, stem.pool, m1.data_ptr(), *m1.stride(), _ptr(stem.slope), _ptr(stem.offset),
               stem.coef.data_ptr(), off2.shape[1], off2.data_ptr()))  # fmt: skip
+
+
+def _rows2(t: Tensor) -> tuple[int, int, int, int]:
+    """Shape and strides of the two outer axes of ``(n0, n1, L)`` rows."""
+    assert t.dim() == 3 and t.stride(-1) == 1
+    return t.shape[0], t.shape[1], t.stride(0), t.stride(1)
+
+
+def time_max(x: Tensor, size: int, out: Tensor, off: Tensor) -> None:
+    """Max-pool rows ``x`` ``(n0, n1, L)`` over windows of ``size`` times (stride ``size``).
+
+    ``out`` ``(n0, n1, n)``, ``n = L // size``, gets the maxima (NaN wins, else the
+    first of ties, as ``max_pool1d``); ``off`` (contiguous uint8, that shape) the
+    offset of each in its window. Time axes contiguous.
+    """
+    n0, n1, x0, x1 = _rows2(x)
+    _, _, y0, y1 = _rows2(out)
+    assert off.is_contiguous() and off.shape == out.shape and out.dtype == x.dtype
+    fn = getattr(library(), f"wn_time_max_{DTYPES[x.dtype]}")
+    _check(fn(x.data_ptr(), n0, n1, x0, x1, out.shape[-1], size, out.data_ptr(), y0, y1,
+              off.data_ptr()))  # fmt: skip
+
+
+def time_unmax(grad: Tensor, off: Tensor, size: int, out: Tensor) -> None:
+    """Adjoint of :func:`time_max`: ``out`` ``(n0, n1, L)`` gets each window's gradient at
+    its offset and zeros elsewhere (every entry written)."""
+    n0, n1, g0, g1 = _rows2(grad)
+    _, _, x0, x1 = _rows2(out)
+    assert off.is_contiguous() and off.shape == grad.shape and out.shape[-1] >= size * grad.shape[-1]
+    fn = getattr(library(), f"wn_time_unmax_{DTYPES[grad.dtype]}")
+    _check(fn(grad.data_ptr(), n0, n1, g0, g1, grad.shape[-1], size, off.data_ptr(),
+              out.data_ptr(), x0, x1, out.shape[-1]))  # fmt: skip
 
 
 def _taps(taps: list[float], dilation: int) -> tuple[ctypes.Array, ctypes.Array, int]:
