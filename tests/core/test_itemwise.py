@@ -11,7 +11,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-@pytest.mark.parametrize("m", [2, 3])
+@pytest.mark.parametrize("m", [1, 2, 3])
 @pytest.mark.parametrize("boundary", ["crop", "truncate"])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("base, order", [(2, 2), (2, 1), (3, 2), (2, 3)])
@@ -84,9 +84,9 @@ def test_group_conv1d_takes_it_where_it_measured_faster(monkeypatch):
     assert len(calls) == 1
     with torch.no_grad():
         torch.testing.assert_close(y, WF.group_conv1d(x, w, 2.0, method="direct"))
-    # not for one scale tap, one time tap, a stride, or a non-integer base
-    WF.group_conv1d(x, torch.randn(8, 16, 1, 3), 2.0)
+    # not for one time tap, a stride, a non-integer base, or few channels
     WF.group_conv1d(x, torch.randn(8, 16, 3, 1), 2.0)
+    WF.group_conv1d(x, torch.randn(8, 16, 1, 3), 2.0)  # C_in M = 16 < PRODUCT_CHANNELS
     WF.group_conv1d(x, w, 2.0, stride=2)
     WF.group_conv1d(x, w, 1.5)
     assert len(calls) == 1

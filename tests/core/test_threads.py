@@ -172,9 +172,9 @@ def test_threaded_wide_group_conv_takes_the_products_and_equals_conv1d(threads_a
         conv_module._DilatedProducts, "apply", lambda *a: calls.append(1) or apply(*a)
     )
     gen = torch.Generator().manual_seed(4)
-    # C_eff = 36, one scale tap (several take functional.itemwise, see test_itemwise.py)
-    x = torch.randn(2, 36, 5, 300, generator=gen, dtype=torch.float64)
-    w = torch.randn(5, 36, 1, 3, generator=gen, dtype=torch.float64)
+    monkeypatch.setattr(conv_module, "ITEMWISE", False)  # else functional.itemwise
+    x = torch.randn(2, 12, 5, 300, generator=gen, dtype=torch.float64)  # C_eff = 36
+    w = torch.randn(5, 12, 3, 3, generator=gen, dtype=torch.float64)
     got, got_grads = values_and_grads(lambda x, w: WF.group_conv1d(x, w), x, [w])
     assert calls  # one batch item per thread: the products
     monkeypatch.setattr(conv_module, "PRODUCT_CHANNELS", 10**9)

@@ -493,7 +493,7 @@ def _itemwise(x, weight, base, stride, method, order, scale_boundary, padding) -
     """Whether :func:`~wavelet_networks.functional.itemwise.group_conv` is the faster path.
 
     Where it was measured faster: on CPU, stride 1, the factorised method, more
-    than one time and scale tap, batch items on parallel threads (as
+    than one time tap, batch items on parallel threads (as
     :func:`~wavelet_networks.functional._threads.batch_parallel`) and products
     of the sizes measured faster than oneDNN's ``conv1d`` (``PRODUCT_CHANNELS``,
     ``PRODUCT_OUTPUT``).
@@ -501,7 +501,7 @@ def _itemwise(x, weight, base, stride, method, order, scale_boundary, padding) -
     c_out, c_in, m, k = weight.shape
     if not (
         ITEMWISE and x.device.type == "cpu" and not torch.compiler.is_compiling()
-        and stride == 1 and k > 1 and m > 1 and x.shape[0] > 1
+        and stride == 1 and k > 1 and x.shape[0] > 1
         and torch.get_num_threads() > 1 and x[0].numel() >= _threads.MIN_ITEM
         and c_in * m >= PRODUCT_CHANNELS and c_out * x.shape[-1] <= PRODUCT_OUTPUT
     ):  # fmt: skip
