@@ -29,6 +29,9 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
   as matrix products (whatever the output size) against oneDNN's ``conv1d``;
 - ``itemwise``: the same layers where ``functional.itemwise`` applies (the
   smoothing after the channel mixing) against the input-side factorised form;
+- ``norm-pool``: a W-M11 training step, and W-M11's stage-end batch norm,
+  ReLU and max pool alone, with those three fused
+  (``functional.batch_norm_relu_pool``) against the layers in a row;
 - ``time-pool``: W-M11's max pools between stages as compiled loops
   (``functional.pooling``) against ``max_pool2d``;
 - ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
@@ -47,8 +50,9 @@ import torch
 
 import wavelet_networks as wn
 from wavelet_networks import bench, runtime
-from wavelet_networks.functional import _native, _threads, conv, pooled, pooling
+from wavelet_networks.functional import _native, _threads, conv, norm_pool, pooled, pooling
 from wavelet_networks.nn import stem as stem_module
+from wavelet_networks.nn.norm import run_fused
 
 GROUP_LAYERS = [  # (c_in, c_out, M, input shape): W-M11's group convolutions, batch 8,
     (51, 51, 3, (8, 51, 9, 5512)),
@@ -206,6 +210,30 @@ def time_pool(repeats: int) -> None:
         pooling.POOL_MIN_ITEM = saved
 
 
+def norm_pool_step(repeats: int) -> None:
+    model = bench.build_wm11()
+    step = bench._training_step(model, torch.randn(8, 1, 88200), torch.randint(0, 10, (8,)))
+    step()
+    saved = norm_pool.POOL_MIN_ITEM
+    values = {"fused": saved, "layers": 10**12}
+    _ab("W-M11 training step", step, _toggle(norm_pool, "POOL_MIN_ITEM", values), repeats)
+    for shape in [(8, 51, 7, 5512), (8, 102, 5, 1378)]:
+        layers = torch.nn.Sequential(wn.nn.GroupBatchNorm(shape[1]), torch.nn.ReLU(), wn.nn.TimeMaxPool(4))
+        fused = _FusedRun(layers)
+        _ab(f"BN ReLU P(4) {shape}", _fwd_bwd(fused, torch.randn(shape)),
+            _toggle(norm_pool, "POOL_MIN_ITEM", values), repeats)  # fmt: skip
+    norm_pool.POOL_MIN_ITEM = saved
+
+
+class _FusedRun(torch.nn.Module):
+    def __init__(self, layers: torch.nn.Sequential) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_fused(self.layers, x)
+
+
 def itemwise(repeats: int) -> None:
     _group(repeats, (conv, "ITEMWISE"), True, False, ("itemwise", "input-side"))
 
@@ -226,6 +254,7 @@ COMPARISONS = {
     "conv-backward": conv_backward,
     "itemwise": itemwise,
     "time-pool": time_pool,
+    "norm-pool": norm_pool_step,
 }
 
 

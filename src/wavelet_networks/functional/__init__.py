@@ -23,6 +23,7 @@ from wavelet_networks.functional.conv import (
 )
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel
 from wavelet_networks.functional.nonlinear import antialiased_activation, antialiased_relu
+from wavelet_networks.functional.norm_pool import batch_norm_relu_pool
 from wavelet_networks.functional.pooled import lifting_conv_max_pool1d
 from wavelet_networks.functional.pooling import (
     global_pool,
@@ -38,6 +39,7 @@ __all__ = [
     "SCALE_BOUNDARIES",
     "antialiased_activation",
     "antialiased_relu",
+    "batch_norm_relu_pool",
     "global_pool",
     "group_conv1d",
     "kernel_extent",

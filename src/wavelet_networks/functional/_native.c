@@ -163,6 +163,25 @@ VEC void partial_sums_##S(const T *v, long w, const T *K, T *t1, T *t2, long C) 
     }                                                                                \
 }                                                                                    \
                                                                                      \
+/* sum over t < n of (x[t] - mu)^2: 64-byte vectors summed in T over blocks of 256   \
+ * times, the blocks in double */                                                   \
+VEC double squared_deviations_##S(const T *x, long n, T mu) {                        \
+    double total = 0;                                                                \
+    long t = 0;                                                                      \
+    for (; t + 256 <= n; t += 256) {                                                 \
+        v##S acc = (v##S){0}, m = acc + mu;                                          \
+        for (long u = 0; u < 256; u += LANES_##S) {                                  \
+            v##S d = load_##S(x + t + u) - m;                                        \
+            acc += d * d;                                                            \
+        }                                                                            \
+        T part[LANES_##S];                                                           \
+        store_##S(part, acc);                                                        \
+        for (long l = 0; l < LANES_##S; ++l) total += part[l];                       \
+    }                                                                                \
+    for (; t < n; ++t) { double d = (double)x[t] - mu; total += d * d; }             \
+    return total;                                                                    \
+}                                                                                    \
+                                                                                     \
 /* p[c] = b[c] where g[c] == a, else 0: entry a of a window in the adjoint */        \
 VEC void unmax_##S(const T *b, const T *g, T a, T *p, long C) {                      \
     if (C < LANES_##S) {                                                             \
@@ -477,17 +496,21 @@ DEFINE_SMOOTH(double, f64)
  * maxima and the window offset of each (uint8), as max_pool1d (NaN wins, else the
  * first of ties); the adjoint writes each window's gradient at its offset and zeros
  * elsewhere, and zeros past the windows. One entry a of every window at a time: a
- * strided vector loop over the windows of a row. */
+ * strided vector loop over the windows of a row. Optionally per outer index i0 (the
+ * channel, norm_pool.py): the maxima of sign[i0] x, a flat row taking every window's
+ * first entry, the sum of (x - mean[i0])^2 over the row's L times added to sq[i0] (the
+ * second pass of a two-pass variance, in the same pass as the pool), and an adjoint
+ * added to the affine offset[i0] + slope[i0] x of the pooled input x. */
 #define DEFINE_TIME_POOL(T, S)                                                       \
-INNER void strided_first_##S(const T *restrict x, long P, T *restrict b,             \
+INNER void strided_first_##S(const T *restrict x, long P, T s, T *restrict b,        \
                              T *restrict g, long n) {                                \
-    for (long t = 0; t < n; ++t) { b[t] = x[t * P]; g[t] = 0; }                      \
+    for (long t = 0; t < n; ++t) { b[t] = s * x[t * P]; g[t] = 0; }                  \
 }                                                                                    \
                                                                                      \
-INNER void strided_update_##S(const T *restrict x, long P, T *restrict b,            \
+INNER void strided_update_##S(const T *restrict x, long P, T s, T *restrict b,       \
                               T *restrict g, T a, long n) {                          \
     for (long t = 0; t < n; ++t) {                                                   \
-        T v = x[t * P];                                                              \
+        T v = s * x[t * P];                                                          \
         int later = (v > b[t]) | (v != v);                                           \
         b[t] = later ? v : b[t];                                                     \
         g[t] = later ? a : g[t];                                                     \
@@ -499,6 +522,11 @@ INNER void strided_unmax_##S(const T *restrict gr, const T *restrict g, long P, 
     for (long t = 0; t < n; ++t) out[t * P] = g[t] == a ? gr[t] : (T)0;              \
 }                                                                                    \
                                                                                      \
+INNER void row_affine_##S(const T *restrict x, T slope, T offset, T *restrict out,   \
+                          long n) {                                                  \
+    for (long t = 0; t < n; ++t) out[t] = offset + slope * x[t];                     \
+}                                                                                    \
+                                                                                     \
 INNER void arg_to_u8_##S(const T *restrict g, uint8_t *restrict o, long n) {         \
     for (long t = 0; t < n; ++t) o[t] = (uint8_t)g[t];                               \
 }                                                                                    \
@@ -508,34 +536,45 @@ INNER void arg_from_u8_##S(const uint8_t *restrict o, T *restrict g, long n) {  
 }                                                                                    \
                                                                                      \
 /* rows: (n0, n1) with strides (x0, x1) (y0, y1), times contiguous; off contiguous    \
- * (n0, n1, n). Returns 0, or -1 when out of memory. */                              \
+ * (n0, n1, n); sign, flat: NULL or per i0. Returns 0, or -1 when out of memory. */  \
 int wn_time_max_##S(const T *x, long n0, long n1, long x0, long x1, long n, long P,  \
-                    T *y, long y0, long y1, uint8_t *off) {                          \
+                    T *y, long y0, long y1, uint8_t *off, const T *sign,             \
+                    const uint8_t *flat, const T *mean, double *sq, long L) {        \
     T *g = malloc(sizeof(T) * (n ? n : 1));                                          \
     if (!g) return -1;                                                               \
     for (long i0 = 0; i0 < n0; ++i0)                                                 \
         for (long i1 = 0; i1 < n1; ++i1) {                                           \
             const T *r = x + i0 * x0 + i1 * x1;                                      \
-            T *b = y + i0 * y0 + i1 * y1;                                            \
-            strided_first_##S(r, P, b, g, n);                                        \
-            for (long a = 1; a < P; ++a) strided_update_##S(r + a, P, b, g, (T)a, n); \
+            T *b = y + i0 * y0 + i1 * y1, s = sign ? sign[i0] : (T)1;                \
+            strided_first_##S(r, P, s, b, g, n);                                     \
+            for (long a = 1; a < P && !(flat && flat[i0]); ++a)                      \
+                strided_update_##S(r + a, P, s, b, g, (T)a, n);                      \
             arg_to_u8_##S(g, off + (i0 * n1 + i1) * n, n);                           \
+            if (mean) sq[i0] += squared_deviations_##S(r, L, mean[i0]);              \
         }                                                                            \
     free(g);                                                                         \
     return 0;                                                                        \
 }                                                                                    \
                                                                                      \
 /* gx rows of length L >= n P (strides (x0, x1), contiguous times), grad rows        \
- * (strides (g0, g1)) */                                                             \
+ * (strides (g0, g1)); with slope (per i0): gx = offset + slope x (x: rows of        \
+ * strides (b0, b1)) plus each window's gradient at its offset */                    \
 int wn_time_unmax_##S(const T *grad, long n0, long n1, long g0, long g1, long n,     \
-                      long P, const uint8_t *off, T *gx, long x0, long x1, long L) { \
+                      long P, const uint8_t *off, T *gx, long x0, long x1, long L,   \
+                      const T *x, long b0, long b1, const T *slope, const T *offset) { \
     T *g = malloc(sizeof(T) * (n ? n : 1));                                          \
     if (!g) return -1;                                                               \
     for (long i0 = 0; i0 < n0; ++i0)                                                 \
         for (long i1 = 0; i1 < n1; ++i1) {                                           \
             const T *gr = grad + i0 * g0 + i1 * g1;                                  \
+            const uint8_t *o = off + (i0 * n1 + i1) * n;                             \
             T *r = gx + i0 * x0 + i1 * x1;                                           \
-            arg_from_u8_##S(off + (i0 * n1 + i1) * n, g, n);                         \
+            if (slope) {                                                             \
+                row_affine_##S(x + i0 * b0 + i1 * b1, slope[i0], offset[i0], r, L);  \
+                for (long t = 0; t < n; ++t) r[t * P + o[t]] += gr[t];              \
+                continue;                                                            \
+            }                                                                        \
+            arg_from_u8_##S(o, g, n);                                                \
             for (long a = 0; a < P; ++a) strided_unmax_##S(gr, g, P, (T)a, r + a, n); \
             for (long t = n * P; t < L; ++t) r[t] = 0;                               \
         }                                                                            \

@@ -4,12 +4,15 @@
   matrix product while it is in cache, and in the backward pass writes the
   pooled gradient back into the product's shape. In torch operations each
   passes over the product several times (a tournament of ``maximum`` and
-  comparisons; zeros and a scatter); here once.
-- The fused stem's per-row work (:mod:`~wavelet_networks.functional.stem`):
-  batch statistics, the second pool, the gradient row.
+  comparisons; zeros and a scatter); here once, a tile of windows at a time.
+- The fused stem's work (:mod:`~wavelet_networks.functional.stem`) inside the
+  same loops: the batch statistics and the second pool of each tile of pooled
+  values, and in the backward pass the gradient at those values.
 - The smoothing steps of the "a trous" cascade and their adjoint
   (:mod:`~wavelet_networks.functional.smoothing`): one pass instead of one
   per tap.
+- Max pooling over time (:mod:`~wavelet_networks.functional.pooling`) with
+  one-byte offsets.
 
 They are plain C on raw pointers, so building them takes the C compiler about
 a second and needs no torch headers; ctypes calls them and releases the GIL,
@@ -18,11 +21,14 @@ in parallel. Each caller keeps its torch-operation path, used where the loops
 do not apply (no compiler, another dtype or device, ``torch.compile``);
 ``tests/core/test_native.py`` checks that both give the same results.
 
-The library is compiled on first use with ``$CC`` (else ``cc``) and kept in
-``$WAVELET_NETWORKS_CACHE/native`` (default ``~/.cache/wavelet_networks``),
-under a name that hashes the source, the compiler and the platform. Where no
-compiler works, a warning says why once and the torch operations are used:
-the results are the same. ``WAVELET_NETWORKS_NATIVE=0`` turns the loops off.
+The library is compiled on first use with ``$CC`` (else ``cc``) for the CPU
+it runs on (``-march=native``; where the compiler rejects that, for its
+default target) and kept in ``$WAVELET_NETWORKS_CACHE/native`` (default
+``~/.cache/wavelet_networks``), under a name that hashes the source, the
+compiler, the flags and the CPU's model and feature flags, so that machines
+sharing a home directory each build their own. Where no compiler works, a
+warning says why once and the torch operations are used: the results are the
+same. ``WAVELET_NETWORKS_NATIVE=0`` turns the loops off.
 """
 
 from __future__ import annotations
@@ -157,9 +163,9 @@ def library() -> ctypes.CDLL | None:
         f = getattr(lib, f"wn_unpool_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p], ctypes.c_int
         f = getattr(lib, f"wn_time_max_{suffix}")
-        f.argtypes, f.restype = [p, *[i] * 6, p, i, i, p], ctypes.c_int
+        f.argtypes, f.restype = [p, *[i] * 6, p, i, i, p, p, p, p, p, i], ctypes.c_int
         f = getattr(lib, f"wn_time_unmax_{suffix}")
-        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, i], ctypes.c_int
+        f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, i, p, i, i, p, p], ctypes.c_int
         f = getattr(lib, f"wn_smooth_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p], None
         f = getattr(lib, f"wn_smooth_adjoint_{suffix}")
@@ -322,30 +328,59 @@ def _rows2(t: Tensor) -> tuple[int, int, int, int]:
     return t.shape[0], t.shape[1], t.stride(0), t.stride(1)
 
 
-def time_max(x: Tensor, size: int, out: Tensor, off: Tensor) -> None:
+def time_max(
+    x: Tensor, size: int, out: Tensor, off: Tensor,
+    sign: Tensor | None = None, flat: Tensor | None = None,
+    squares: tuple[Tensor, Tensor] | None = None,
+) -> None:  # fmt: skip
     """Max-pool rows ``x`` ``(n0, n1, L)`` over windows of ``size`` times (stride ``size``).
 
     ``out`` ``(n0, n1, n)``, ``n = L // size``, gets the maxima (NaN wins, else the
     first of ties, as ``max_pool1d``); ``off`` (contiguous uint8, that shape) the
-    offset of each in its window. Time axes contiguous.
+    offset of each in its window. Time axes contiguous. ``sign`` (``(n0,)``): pool
+    ``sign * x`` instead; ``flat`` (uint8 ``(n0,)``): rows that take every window's
+    first entry; ``squares = (mean, sq)``: add the sum of ``(x - mean)**2`` over every
+    time of the rows of ``i0`` to ``sq[i0]`` (``mean`` ``(n0,)``, ``sq`` float64).
     """
     n0, n1, x0, x1 = _rows2(x)
     _, _, y0, y1 = _rows2(out)
     assert off.is_contiguous() and off.shape == out.shape and out.dtype == x.dtype
+    assert sign is None or (sign.is_contiguous() and sign.shape == (n0,) and sign.dtype == x.dtype)
+    assert flat is None or (flat.is_contiguous() and flat.shape == (n0,) and flat.dtype == torch.uint8)
+    mean = sq = None
+    if squares is not None:
+        mean, sq = squares
+        assert mean.is_contiguous() and mean.shape == (n0,) and mean.dtype == x.dtype
+        assert sq.is_contiguous() and sq.shape == (n0,) and sq.dtype == torch.float64
     fn = getattr(library(), f"wn_time_max_{DTYPES[x.dtype]}")
     _check(fn(x.data_ptr(), n0, n1, x0, x1, out.shape[-1], size, out.data_ptr(), y0, y1,
-              off.data_ptr()))  # fmt: skip
+              off.data_ptr(), _ptr(sign), _ptr(flat), _ptr(mean), _ptr(sq), x.shape[-1]))  # fmt: skip
 
 
-def time_unmax(grad: Tensor, off: Tensor, size: int, out: Tensor) -> None:
+def time_unmax(
+    grad: Tensor, off: Tensor, size: int, out: Tensor,
+    affine: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> None:  # fmt: skip
     """Adjoint of :func:`time_max`: ``out`` ``(n0, n1, L)`` gets each window's gradient at
-    its offset and zeros elsewhere (every entry written)."""
+    its offset and zeros elsewhere (every entry written).
+
+    ``affine = (x, slope, offset)``: instead of zeros, ``offset + slope * x`` (``x`` rows
+    laid out as ``out``, ``slope`` and ``offset`` contiguous ``(n0,)``), the gradients
+    added to it.
+    """
     n0, n1, g0, g1 = _rows2(grad)
     _, _, x0, x1 = _rows2(out)
     assert off.is_contiguous() and off.shape == grad.shape and out.shape[-1] >= size * grad.shape[-1]
+    base, b0, b1, slope, offset = None, 0, 0, None, None
+    if affine is not None:
+        base, slope, offset = affine
+        assert base.shape == out.shape and slope.shape == offset.shape == (n0,)
+        assert slope.is_contiguous() and offset.is_contiguous() and slope.dtype == grad.dtype
+        _, _, b0, b1 = _rows2(base)
     fn = getattr(library(), f"wn_time_unmax_{DTYPES[grad.dtype]}")
     _check(fn(grad.data_ptr(), n0, n1, g0, g1, grad.shape[-1], size, off.data_ptr(),
-              out.data_ptr(), x0, x1, out.shape[-1]))  # fmt: skip
+              out.data_ptr(), x0, x1, out.shape[-1], _ptr(base), b0, b1, _ptr(slope),
+              _ptr(offset)))  # fmt: skip
 
 
 def _taps(taps: list[float], dilation: int) -> tuple[ctypes.Array, ctypes.Array, int]:

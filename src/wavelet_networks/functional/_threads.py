@@ -12,7 +12,10 @@ parallel. Measured on the 2-core development machine with
 (forward+backward, alternating in one process, freed memory kept; saved in
 ``benchmarks/results/ab-fast-paths-cpu-2core-epyc.txt``): W-M11's fused stem
 1.08 s against 1.55 s, ``G(3, 3, 51)`` 0.57 s against 0.67 s and
-``G(1, 3, 51)`` 0.29 s against 0.34 s.
+``G(1, 3, 51)`` 0.29 s against 0.34 s; on the Intel Xeon of a later round
+(``ab-fast-paths-cpu-2core-xeon.txt``, the group layers by then in
+:mod:`~wavelet_networks.functional.itemwise`) 1.18 s against 1.43 s, 0.38 s
+against 0.67 s and 0.30 s against 0.34 s.
 
 While the threads run, torch's own thread count is 1 (it is process-wide and
 restored afterwards); with one torch thread, one batch item, a non-CPU device

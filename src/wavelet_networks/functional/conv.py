@@ -198,7 +198,8 @@ def _factorized(
     windows = _factorized_windows(x, weight.shape[-1], base, num_out, order, padding, group_taps)
     # one batch item at a time (the threaded path of functional._threads) with a
     # small output: products measured faster on W-M11's layers; on whole batches,
-    # or outputs that outgrow the cache (W-SampleCNN), slower (see _DilatedProducts)
+    # or outputs that outgrow the cache (W-SampleCNN), slower (see _DilatedProducts).
+    # Group layers there take functional.itemwise instead (see _itemwise).
     k = weight.shape[-1]
     as_products = (
         stride == 1
@@ -280,10 +281,12 @@ class _DilatedConv(torch.autograd.Function):
 
     ``dL/dz[:, :, d k : d k + T] += W_k^T g`` and ``dL/dW_k = sum_b g_b z_b[:, d k : d k + T]^T``,
     ``K`` batched products each. On CPU (``benchmarks/ab_fast_paths.py --only
-    conv-backward``, forward+backward against oneDNN's backward) they measured faster at
-    W-M11's second stage (1,378 time steps: 0.92 and 0.93 times the time) and W-SampleCNN's
-    first layer (0.86), equal in W-M11's third stage (344 steps) and slower in its fourth
-    (86 steps: 1.3 times), hence ``PRODUCT_BACKWARD_TIME``.
+    conv-backward``, forward+backward against oneDNN's own backward, two runs):
+    W-SampleCNN's ``G(3, 3, 90)`` 1.1 to 1.2 times faster; W-M11's second stage (1,378
+    time steps) 1.0 to 1.2 times, within the machine's noise in some comparisons; its
+    third stage (344 steps) no faster and its fourth (86 steps) 1.2 to 1.3 times
+    slower: hence ``PRODUCT_BACKWARD_TIME``. The second run is saved in
+    ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``.
     """
 
     @staticmethod

@@ -22,9 +22,10 @@ matrix products per scale into the weight gradient and into a scale-major input
 gradient.
 
 Measured on the 2-core development machine (``benchmarks/ab_fast_paths.py --only
-itemwise --repeats 11``) against the input-side form on the threaded path, forward
-and backward: W-M11's ``G(3, 3, 51)`` 0.45 s against 0.59 s, its ``G(1, 3, 51)``
-0.26 s against 0.30 s (medians of the paired ratios 1.33 and 1.29).
+itemwise``, saved in ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``)
+against the input-side form on the threaded path, forward and backward: W-M11's
+``G(3, 3, 51)`` 0.49 s against 0.62 s, its ``G(1, 3, 51)`` 0.29 s against 0.35 s
+(medians of the paired ratios 1.35 and 1.18).
 :func:`~wavelet_networks.functional.group_conv1d` runs it where the input-side
 form ran one batch item per thread with matrix products (see ``conv._itemwise``).
 """

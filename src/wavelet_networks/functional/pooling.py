@@ -42,9 +42,9 @@ def time_max_pool(
 
 
 # values per batch item from which the compiled loops (on threads) are used: at W-M11's
-# first and second stages forward+backward took 0.44 and 0.60 times max_pool2d's time
-# (benchmarks/ab_fast_paths.py --only time-pool, paired medians); the third stage's
-# items (2.1e5 values) stay on max_pool2d, where starting the threads is a large part
+# first and second stages forward+backward took 0.48 and 0.59 times max_pool2d's time,
+# at its third (items of 2.1e5 values) 1.15 times (benchmarks/ab_fast_paths.py --only
+# time-pool, paired medians; benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt)
 POOL_MIN_ITEM = 2**19
 
 

@@ -28,11 +28,15 @@ scales and time: a sparse term plus an affine function of ``m`` per channel,
 formed row by row inside the lifting's backward pass (see
 :mod:`~wavelet_networks.functional.pooled`).
 
-The per-row work (statistics, second pool; the gradient row) runs as compiled
-loops (:mod:`~wavelet_networks.functional._native`; the statistics summed in
-float64) when they are available, else as torch operations: the
-``stem-native`` comparison of ``benchmarks/ab_fast_paths.py`` measures both
-together with the pooling loops.
+With the compiled loops (:mod:`~wavelet_networks.functional._native`) this
+work happens inside the lifting's pooling loop, a tile of pooled values at a
+time while it is in cache: the statistics (each tile summed around a shift
+near the mean, the tiles in float64 and the products merged as Chan et al.),
+the second pool, and backward the gradient at the pooled values; the pooled
+lifting is kept channels last, the order its values come in. Without them
+the same runs as torch operations, one row (batch item and scale) at a time:
+the ``stem-native`` comparison of ``benchmarks/ab_fast_paths.py`` measures
+both.
 """
 
 from __future__ import annotations

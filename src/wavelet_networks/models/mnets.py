@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from wavelet_networks import nn as wnn
 from wavelet_networks.models._base import ZooModel, init_he_uniform, init_normal_fan_in
 from wavelet_networks.models.registry import ModelCard, register
+from wavelet_networks.nn.norm import run_fused
 
 __all__ = ["MNet", "ResMNet", "WMNet", "WResMNet"]
 
@@ -257,7 +258,8 @@ class WMNet(ZooModel):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        h = self.features(x).mean(dim=-1, keepdim=True)  # (B, C, S, 1)
+        # each stage's last batch norm, ReLU and max pool as one operation
+        h = run_fused(self.features, x).mean(dim=-1, keepdim=True)  # (B, C, S, 1)
         return self.scale_pool(self.head(h)).flatten(1)  # max over scales
 
 

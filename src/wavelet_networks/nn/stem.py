@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from wavelet_networks import functional as WF
 from wavelet_networks.nn.conv import LiftingConv1d, LiftingConvMaxPool1d
-from wavelet_networks.nn.norm import GroupBatchNorm
+from wavelet_networks.nn.norm import GroupBatchNorm, batch_norm_args
 from wavelet_networks.nn.pooling import TimeMaxPool
 
 __all__ = ["LiftingStem"]
@@ -91,24 +91,18 @@ class LiftingStem(nn.Sequential):
         if not self._fusable():
             return super().forward(x)
         lift, bn, pool = self[0], self[1], self[-1]
-        # the running-statistics bookkeeping of torch.nn.modules.batchnorm._BatchNorm
-        momentum = 0.0 if bn.momentum is None else bn.momentum
-        if self.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-            if bn.momentum is None:
-                momentum = 1.0 / float(bn.num_batches_tracked)
-        track = not self.training or bn.track_running_stats
+        mean, var, use_batch, momentum = batch_norm_args(bn)
         conv = lift.conv
         return WF.lifting_stem(
             x,
             conv.weight,
             conv.scales,
             (lift.pool.kernel_size, pool.kernel_size),
-            bn.running_mean if track else None,
-            bn.running_var if track else None,
+            mean,
+            var,
             bn.weight,
             bn.bias,
-            self.training or bn.running_mean is None,
+            use_batch,
             momentum,
             bn.eps,
             conv.spline_order,

@@ -1,0 +1,176 @@
+r"""Batch norm, ReLU and max pool over time, fused: the last three layers of a W-M-net stage.
+
+Batch norm is an affine map per channel, :math:`\mathrm{bn}(x) = \gamma_c \hat x +
+\beta_c`, and ReLU is monotone, so both commute with a max over time when
+:math:`\gamma_c \ge 0` (with a min when :math:`\gamma_c < 0`; see
+:mod:`~wavelet_networks.functional.stem`, whose first pool and batch norm follow
+the same algebra):
+
+.. math:: \max_a \mathrm{relu}(\mathrm{bn}(x_{Pt+a})) =
+    \mathrm{relu}\bigl(\mathrm{bn}(\operatorname{sign}(\gamma_c)
+    \max_a \operatorname{sign}(\gamma_c)\, x_{Pt+a})\bigr).
+
+So the input is pooled first (one pass, offsets of one byte) and the affine map
+and ReLU act on the pooled values only. The gradient of the input is
+
+.. math:: \frac{\partial L}{\partial x} = \frac{\gamma_c}{\sigma_c}\Bigl(G -
+    \overline{G} - \hat x\, \overline{G \hat x}\Bigr),
+
+``G`` the gradient at the batch norm's output, non-zero only where the pool took
+its maximum (and the ReLU passed it), so that the means are sums over the pooled
+values and the gradient is an affine function of ``x`` per channel plus a sparse
+term: one pass that reads ``x`` and writes the gradient. Unfused, the three
+layers pass over the full-size tensor about six times forward and nine times
+backward.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wavelet_networks._validation import check_group, check_positive_int
+from wavelet_networks.functional import _native
+from wavelet_networks.functional._threads import split_batch
+from wavelet_networks.functional.pooling import POOL_MIN_ITEM, time_max_pool
+
+__all__ = ["batch_norm_relu_pool"]
+
+
+def batch_norm_relu_pool(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    pool_size: int,
+) -> Tensor:
+    """``time_max_pool(relu(batch_norm(x, ...)), pool_size)``, fused.
+
+    Equal (values, gradients and running statistics, up to float rounding) to::
+
+        y = F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        time_max_pool(F.relu(y), pool_size)
+
+    with one statistic per channel, shared over scales and time (as
+    :class:`~wavelet_networks.nn.GroupBatchNorm`). The fused path runs where the
+    compiled loops are available and batch items hold at least ``POOL_MIN_ITEM``
+    values (see :func:`~wavelet_networks.functional.time_max_pool`); otherwise
+    the three operations run one after the other.
+
+    Args:
+        x: group features ``(batch, channels, scales, time)``.
+        running_mean, running_var: ``(channels,)``, updated in place when
+            ``training``; ``None`` to always use the batch's statistics.
+        weight, bias: the batch norm's ``gamma`` and ``beta`` ``(channels,)`` or ``None``.
+        training: use (and record) the batch's statistics.
+        momentum: weight of the batch's statistics in the running ones.
+        eps: added to the variance.
+        pool_size: the max pool's window and stride over time.
+
+    Returns:
+        ``(batch, channels, scales, time // pool_size)``.
+    """
+    check_group(x)
+    check_positive_int(pool_size, "pool_size")
+    use_batch = training or running_mean is None
+    given = (running_mean, running_var, weight, bias)
+    fusable = (
+        1 < pool_size < 256
+        and pool_size <= x.shape[-1]
+        and x.stride(-1) == 1
+        and x[0].numel() >= POOL_MIN_ITEM
+        and all(t is None or t.dtype == x.dtype for t in given)
+        and _native.available(x.dtype, x.device)
+    )
+    if not fusable:
+        y = F.batch_norm(x, running_mean, running_var, weight, bias, use_batch, momentum, eps)
+        return time_max_pool(F.relu(y), pool_size)
+    y, mean, unbiased = _BatchNormReLUPool.apply(
+        x, weight, bias, None if use_batch else running_mean,
+        None if use_batch else running_var, eps, pool_size,
+    )  # fmt: skip
+    if training and running_mean is not None and running_var is not None:
+        with torch.no_grad():  # as batch norm: the running variance is the unbiased one
+            running_mean.lerp_(mean, momentum)
+            running_var.lerp_(unbiased, momentum)
+    return y
+
+
+class _BatchNormReLUPool(torch.autograd.Function):
+    """See :func:`batch_norm_relu_pool`; returns the output and the batch's mean and
+    unbiased variance (when ``mean`` and ``var`` are ``None``; else the statistics given)."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps, pool):  # type: ignore[override]
+        batch, c, scales, time = x.shape
+        use_batch = mean is None
+        if use_batch:  # two passes: the mean, then the deviations from it inside the pool's
+            mean = x.sum(dim=(0, 2, 3)) / (x.numel() // c)
+        # gamma < 0: the pool takes the minimum; gamma = 0: the batch norm's output is
+        # flat, and max_pool takes every window's first entry
+        sign = flat = None
+        if gamma is not None and bool((gamma < 0).any()):
+            sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)
+        if gamma is not None and bool((gamma == 0).any()):
+            flat = (gamma == 0).to(torch.uint8)
+        pooled = x.new_empty(batch, c, scales, time // pool)
+        off = torch.empty(pooled.shape, dtype=torch.uint8)
+        mean_c = mean.contiguous()
+
+        def work(items: list[int]) -> Tensor:
+            sq = torch.zeros(c, dtype=torch.float64)
+            for b in items:
+                squares = (mean_c, sq) if use_batch else None
+                _native.time_max(x[b], pool, pooled[b], off[b], sign, flat, squares)
+            return sq
+
+        squares = sum(split_batch(batch, work))
+        if use_batch:
+            var = (squares / (x.numel() // c)).to(x.dtype)
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd if gamma is None else gamma * invstd
+        shift = -mean * scale if beta is None else beta - mean * scale
+        if sign is not None:
+            pooled *= sign[:, None, None]
+        y = torch.addcmul(shift[:, None, None], pooled, scale[:, None, None]).clamp_min_(0)
+        ctx.save_for_backward(x, gamma, pooled, y, off, mean, invstd)
+        ctx.meta = (use_batch, pool)
+        if use_batch:
+            count = x.numel() // c
+            var = var * count / max(count - 1, 1)
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, grad, _gmean, _gvar):  # type: ignore[override]
+        x, gamma, pooled, y, off, mean, invstd = ctx.saved_tensors
+        use_batch, pool = ctx.meta
+        c = x.shape[1]
+        # at the batch norm's output where the pool took it (and the ReLU passed it)
+        g = torch.ops.aten.threshold_backward(grad, y, 0)
+        dbeta = g.sum(dim=(0, 2, 3))
+        dgamma = ((g * pooled).sum(dim=(0, 2, 3)) - mean * dbeta) * invstd
+        coef = invstd if gamma is None else gamma * invstd
+        dx = None
+        if ctx.needs_input_grad[0]:
+            if use_batch:
+                count = x.numel() // c
+                slope = (-coef * invstd * dgamma / count).contiguous()
+                offset = (-coef * dbeta / count - slope * mean).contiguous()
+            sparse = (g * coef[:, None, None]).contiguous()
+            dx = x.new_empty(x.shape)
+
+            def work(items: list[int]) -> None:
+                for b in items:
+                    affine = (x[b], slope, offset) if use_batch else None
+                    _native.time_unmax(sparse[b], off[b], pool, dx[b], affine)
+
+            split_batch(x.shape[0], work)
+        dg = dgamma if gamma is not None and ctx.needs_input_grad[1] else None
+        db = dbeta if ctx.needs_input_grad[2] else None
+        return dx, dg, db, None, None, None, None
