@@ -7,7 +7,8 @@ timed runs after a warm-up, measured on the machine it runs on:
 - forward and forward+backward time of :class:`~wavelet_networks.nn.LiftingConv1d`
   and :class:`~wavelet_networks.nn.GroupConv1d` at the shapes of W-M11 and
   W-SampleCNN, with the multiply-accumulates per second they achieve and that
-  rate as a fraction of a large dense float32 matmul measured in the same run;
+  rate as a fraction of a large dense float32 matmul measured right before
+  each layer (a shared machine's speed drifts over a run);
 - a whole W-M11 and M11 training step (batch 8, 88,200 samples, Adam) and
   their ratio, measured in the same run;
 - the peak memory of W-M11 training steps (CPU: growth of the resident set's
@@ -417,7 +418,11 @@ def run(
     if layers:
         results["layers"] = []
         for case in layer_cases(quick):
-            r = bench_layer(case, dev, reps, mm["macs_per_s"], mm["macs_per_cpu_s"])
+            # the reference measured right before the layer: this machine's speed drifts
+            # over a run (shared host), which moved the start-of-run reference by a third
+            ref = matmul_throughput(dev, n=1024 if quick else 4096, repeats=3)
+            r = bench_layer(case, dev, reps, ref["macs_per_s"], ref["macs_per_cpu_s"])
+            r["matmul"] = ref
             results["layers"].append(r)
             say(
                 f"{case.name:24s} fwd {r['forward']['median_s'] * 1e3:9.1f} ms "
@@ -428,6 +433,17 @@ def run(
         results["memory"] = peak_memory(dev, batch, length)
         say(f"W-M11 train step peak memory {results['memory']['bytes'] / 2**20:.0f} MiB")
     return results
+
+
+def _layer_references(results: dict) -> str:
+    """How the per-layer matmul references ranged, as text ('' for older results)."""
+    refs = [r["matmul"]["macs_per_s"] / 1e9 for r in results.get("layers", []) if "matmul" in r]
+    if not refs:
+        return ""
+    return (
+        f" at the start of the run; each layer's % of matmul is against a matmul measured "
+        f"right before it ({min(refs):.1f} to {max(refs):.1f} GMAC/s)"
+    )
 
 
 def _pct(row: dict, key: str, results: dict) -> str:
@@ -474,7 +490,9 @@ def render_markdown(results: dict) -> str:
         + "."
         + _settings(m),
         f"Dense float32 matmul ({results['matmul']['n']}^3): "
-        f"{results['matmul']['macs_per_s'] / 1e9:.1f} GMAC/s (wall). Times are medians. "
+        f"{results['matmul']['macs_per_s'] / 1e9:.1f} GMAC/s (wall)"
+        + _layer_references(results)
+        + ". Times are medians. "
         "CPU columns are process CPU time (all threads), robust when other processes share "
         "the cores; % of matmul compares nominal multiply-accumulates per second with the "
         "matmul's, per wall second and per CPU second.",

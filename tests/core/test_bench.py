@@ -15,7 +15,14 @@ def test_quick_benchmark_runs_and_renders(tmp_path):
     assert {r["name"] for r in results["layers"]} >= {"W-M11 L(9,79,51)", "W-M11 G(3,3,51)"}
     assert results["models"]["ratio_wm11_over_m11"] > 0
     assert results["memory"]["bytes"] >= 0
+    # every layer against a matmul measured right before it
+    for row in results["layers"]:
+        assert row["matmul"]["macs_per_s"] > 0
+        assert row["forward_fraction_of_matmul"] == (
+            row["forward_macs_per_s"] / row["matmul"]["macs_per_s"]
+        )
     text = bench.render_markdown(results)
+    assert "measured right before it" in text
     assert "W-M11 / M11 step-time ratio" in text and "| W-M11 G(3,3,51) |" in text
     # the process settings behind the numbers are recorded and shown
     from wavelet_networks import runtime
