@@ -61,6 +61,7 @@ static long clamp(long v, long hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 #define DEFINE_VECTORS(T, S, M)                                                      \
 typedef T v##S __attribute__((vector_size(64)));                                     \
 typedef M m##S __attribute__((vector_size(64)));                                     \
+typedef uint8_t u##S __attribute__((vector_size(64 / sizeof(T))));                  \
 enum { LANES_##S = 64 / sizeof(T) };                                                 \
 VEC v##S load_##S(const T *p) { v##S v; memcpy(&v, p, sizeof v); return v; }        \
 VEC void store_##S(T *p, v##S v) { memcpy(p, &v, sizeof v); }                        \
@@ -80,14 +81,15 @@ VEC void step_keep_##S(v##S x, v##S a, m##S keep, v##S *m, v##S *k) {           
 }                                                                                    \
 VEC int later_##S(T x, T m) { return (x > m) | (x != x); }                           \
                                                                                      \
-/* b[c], g[c]: the maximum over the P entries v[a][c] and its a */                   \
-VEC void window_max_##S(const T *const *v, long P, T *b, T *g, long C) {             \
+/* b[c], o[c]: the maximum over the P entries v[a][c] and its a (one byte) */       \
+VEC void window_max_##S(const T *const *v, long P, T *b, uint8_t *o, long C) {      \
     if (C < LANES_##S) {                                                             \
         for (long c = 0; c < C; ++c) {                                               \
-            T m = v[0][c], k = 0;                                                    \
+            T m = v[0][c];                                                           \
+            uint8_t k = 0;                                                           \
             for (long a = 1; a < P; ++a)                                             \
-                if (later_##S(v[a][c], m)) { m = v[a][c]; k = (T)a; }               \
-            b[c] = m; g[c] = k;                                                      \
+                if (later_##S(v[a][c], m)) { m = v[a][c]; k = (uint8_t)a; }         \
+            b[c] = m; o[c] = k;                                                      \
         }                                                                            \
         return;                                                                      \
     }                                                                                \
@@ -99,7 +101,9 @@ VEC void window_max_##S(const T *const *v, long P, T *b, T *g, long C) {        
             step_##S(load_##S(v[e] + c0), a, &m, &k);                                \
         }                                                                            \
         store_##S(b + c0, m);                                                        \
-        store_##S(g + c0, k);                                                        \
+        /* through the integers: a float-to-byte conversion is not vectorised */     \
+        u##S ku = __builtin_convertvector(__builtin_convertvector(k, m##S), u##S);   \
+        memcpy(o + c0, &ku, sizeof ku);                                              \
         if (c0 + LANES_##S >= C) break;                                              \
     }                                                                                \
 }                                                                                    \
@@ -226,34 +230,26 @@ VEC void sparse_##S(T *restrict b, const T *restrict v, const T *restrict at,   
 }                                                                                    \
                                                                                      \
 /* The tile loops: w windows (P entries each, entry a of window i at y + e[i P + a]),  \
- * kept channels-innermost in buf and arg (w x C). */                                \
-INNER void tile_max_##S(const T *y, const long *e, long w, long P, long C, T *buf,  \
-                        T *arg) {                                                    \
+ * the maxima channels-innermost in buf (w x C), the offsets of window i at off + at[i]. */ \
+INNER void tile_max_##S(const T *y, const long *e, const long *at, long w, long P,   \
+                        long C, T *buf, uint8_t *off) {                              \
     const T *v[256];                                                                 \
     for (long i = 0; i < w; ++i) {                                                   \
         for (long a = 0; a < P; ++a) v[a] = y + e[i * P + a];                        \
-        window_max_##S(v, P, buf + i * C, arg + i * C, C);                           \
+        window_max_##S(v, P, buf + i * C, off + at[i], C);                           \
     }                                                                                \
 }                                                                                    \
                                                                                      \
-INNER void tile_unmax_##S(T *dy, const long *e, long w, long P, long C,              \
-                          const T *buf, const T *arg) {                              \
+/* the adjoint; the offsets of the tile's windows first converted to T (arg, w x C) */ \
+INNER void tile_unmax_##S(T *dy, const long *e, const long *at, int run, long w,      \
+                          long P, long C, const T *buf, const uint8_t *off, T *arg) { \
+    if (run) /* the windows' offsets are one run */                                  \
+        from_u8_##S(off + at[0], arg, w * C);                                        \
+    else                                                                             \
+        for (long i = 0; i < w; ++i) from_u8_##S(off + at[i], arg + i * C, C);       \
     for (long i = 0; i < w; ++i)                                                     \
         for (long a = 0; a < P; ++a)                                                 \
             unmax_##S(buf + i * C, arg + i * C, (T)a, dy + e[i * P + a], C);         \
-}                                                                                    \
-                                                                                     \
-/* the offsets of the tile's windows, to and from their layout (at[i], one run) */   \
-INNER void offsets_out_##S(const T *arg, const long *at, int run, long w, long C,   \
-                           uint8_t *off) {                                           \
-    if (run) { to_u8_##S(arg, off + at[0], w * C); return; }                         \
-    for (long i = 0; i < w; ++i) to_u8_##S(arg + i * C, off + at[i], C);             \
-}                                                                                    \
-                                                                                     \
-INNER void offsets_in_##S(const uint8_t *off, const long *at, int run, long w,       \
-                          long C, T *arg) {                                          \
-    if (run) { from_u8_##S(off + at[0], arg, w * C); return; }                       \
-    for (long i = 0; i < w; ++i) from_u8_##S(off + at[i], arg + i * C, C);           \
 }                                                                                    \
                                                                                      \
 /* s1[c] += sum over the w tile rows of (buf - K), s2[c] += of its squares: in T over   \
@@ -352,23 +348,24 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
     for (long i0 = 0; i0 < total; i0 += tile) {                                      \
         long w = total - i0 < tile ? total - i0 : tile;                              \
         addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
-        int run = windows(i0, w, d, nq, R, P, C, at);                                \
-        tile_max_##S(y, e, w, P, C, buf, arg);                                       \
-        offsets_out_##S(arg, at, run, w, C, off);                                    \
+        windows(i0, w, d, nq, R, P, C, at);                                          \
         long kept = clamp(n - i0, w);                                                \
+        /* channels last and the whole tile kept: the maxima go straight to out */   \
+        T *vals = ot != 1 && kept == w ? out + i0 * ot : buf;                        \
+        tile_max_##S(y, e, at, w, P, C, vals, off);                                  \
         if (kept && ot == 1)                                                         \
-            put_##S(buf, kept, C, out + i0, os);                                     \
-        else if (kept) /* channels last: the tile as it is */                        \
+            put_##S(vals, kept, C, out + i0, os);                                    \
+        else if (kept && vals == buf) /* channels last: the kept part of the tile */ \
             memcpy(out + i0 * ot, buf, sizeof(T) * kept * C);                        \
         if (!P2) continue;                                                           \
         if (kept && mean) {                                                          \
             if (i0 == 0) /* the shift: near the mean, so that the sums do not cancel */ \
-                shift_##S(buf, kept, count ? mean : NULL, C, K, t);                  \
-            tile_sums_##S(buf, kept, C, K, s, s + C, t);                             \
+                shift_##S(vals, kept, count ? mean : NULL, C, K, t);                 \
+            tile_sums_##S(vals, kept, C, K, s, s + C, t);                            \
         }                                                                            \
         long nw = clamp(n2 - i0 / P2, w / P2);                                       \
         if (nw) {                                                                    \
-            tile_max2_##S(buf, nw, P2, C, sg, keep, best2, arg2);                    \
+            tile_max2_##S(vals, nw, P2, C, sg, keep, best2, arg2);                   \
             put_##S(best2, nw, C, out2 + i0 / P2, o2s);                              \
             to_u8_##S(arg2, off2 + i0 / P2 * C, nw * C);                             \
         }                                                                            \
@@ -422,8 +419,7 @@ int wn_unpool_##S(T *dy, long d, long nq, long R, long C, long P, long n,       
         }                                                                            \
         addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
         int run = windows(i0, w, d, nq, R, P, C, at);                                \
-        offsets_in_##S(off, at, run, w, C, arg);                                     \
-        tile_unmax_##S(dy, e, w, P, C, buf, arg);                                    \
+        tile_unmax_##S(dy, e, at, run, w, P, C, buf, off, arg);                      \
     }                                                                                \
     free(buf); free(e);                                                              \
     return 0;                                                                        \
