@@ -32,6 +32,12 @@ from torch import Tensor
 
 from wavelet_networks._validation import check_group, check_positive_int
 from wavelet_networks.functional import _native
+from wavelet_networks.functional._batch_norm import (
+    gamma_sign,
+    pooled_gradient,
+    unbiased,
+    update_running_stats,
+)
 from wavelet_networks.functional._threads import split_batch
 from wavelet_networks.functional.pooling import POOL_MIN_ITEM, time_max_pool
 
@@ -90,14 +96,11 @@ def batch_norm_relu_pool(
     if not fusable:
         y = F.batch_norm(x, running_mean, running_var, weight, bias, use_batch, momentum, eps)
         return time_max_pool(F.relu(y), pool_size)
-    y, mean, unbiased = _BatchNormReLUPool.apply(
+    y, mean, unbiased_var = _BatchNormReLUPool.apply(
         x, weight, bias, None if use_batch else running_mean,
         None if use_batch else running_var, eps, pool_size,
     )  # fmt: skip
-    if training and running_mean is not None and running_var is not None:
-        with torch.no_grad():  # as batch norm: the running variance is the unbiased one
-            running_mean.lerp_(mean, momentum)
-            running_var.lerp_(unbiased, momentum)
+    update_running_stats(training, running_mean, running_var, mean, unbiased_var, momentum)
     return y
 
 
@@ -113,9 +116,7 @@ class _BatchNormReLUPool(torch.autograd.Function):
             mean = x.sum(dim=(0, 2, 3)) / (x.numel() // c)
         # gamma < 0: the pool takes the minimum; gamma = 0: the batch norm's output is
         # flat, and max_pool takes every window's first entry
-        sign = flat = None
-        if gamma is not None and bool((gamma < 0).any()):
-            sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)
+        sign, flat = gamma_sign(gamma, x.dtype), None
         if gamma is not None and bool((gamma == 0).any()):
             flat = (gamma == 0).to(torch.uint8)
         pooled = x.new_empty(batch, c, scales, time // pool)
@@ -141,8 +142,7 @@ class _BatchNormReLUPool(torch.autograd.Function):
         ctx.save_for_backward(x, gamma, pooled, y, off, mean, invstd)
         ctx.meta = (use_batch, pool)
         if use_batch:
-            count = x.numel() // c
-            var = var * count / max(count - 1, 1)
+            var = unbiased(var, x.numel() // c)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
@@ -153,15 +153,13 @@ class _BatchNormReLUPool(torch.autograd.Function):
         c = x.shape[1]
         # at the batch norm's output where the pool took it (and the ReLU passed it)
         g = torch.ops.aten.threshold_backward(grad, y, 0)
-        dbeta = g.sum(dim=(0, 2, 3))
-        dgamma = ((g * pooled).sum(dim=(0, 2, 3)) - mean * dbeta) * invstd
-        coef = invstd if gamma is None else gamma * invstd
+        dgamma, dbeta, coef, slope, offset = pooled_gradient(
+            g, pooled, mean, invstd, gamma, x.numel() // c, use_batch
+        )
         dx = None
         if ctx.needs_input_grad[0]:
             if use_batch:
-                count = x.numel() // c
-                slope = (-coef * invstd * dgamma / count).contiguous()
-                offset = (-coef * dbeta / count - slope * mean).contiguous()
+                slope, offset = slope.contiguous(), offset.contiguous()
             sparse = (g * coef[:, None, None]).contiguous()
             dx = x.new_empty(x.shape)
 

@@ -51,6 +51,12 @@ from wavelet_networks._validation import (
     check_signal,
 )
 from wavelet_networks.functional import _native
+from wavelet_networks.functional._batch_norm import (
+    gamma_sign,
+    pooled_gradient,
+    unbiased,
+    update_running_stats,
+)
 from wavelet_networks.functional.conv import PADDINGS, _check_weight
 from wavelet_networks.functional.pooled import (
     BLOCK,
@@ -149,10 +155,7 @@ def lifting_stem(
         None if use_batch else running_var, eps, round(scales.base), scales.num_scales,
         spline_order, padding, p1, p2,
     )  # fmt: skip
-    if training and running_mean is not None and running_var is not None:
-        with torch.no_grad():  # as batch norm: the running variance is the unbiased one
-            running_mean.lerp_(mean, momentum)
-            running_var.lerp_(unbiased, momentum)
+    update_running_stats(training, running_mean, running_var, mean, unbiased, momentum)
     return y
 
 
@@ -169,8 +172,8 @@ class _LiftingStem(torch.autograd.Function):
     ):  # fmt: skip
         c = weight.shape[0]
         use_batch = mean is None
-        flip = gamma is not None and bool((gamma < 0).any())
-        sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)[:, None] if flip else None
+        sign = gamma_sign(gamma, x.dtype)
+        sign = None if sign is None else sign[:, None]
         # gamma = 0 makes a window's values equal: the pool takes the first, as max_pool
         flat = (gamma == 0).nonzero().flatten() if gamma is not None else None
         flat = flat if flat is not None and len(flat) else None
@@ -246,8 +249,7 @@ class _LiftingStem(torch.autograd.Function):
         ctx.save_for_backward(weight, gamma, m1, m2, y, mean, invstd, off2)
         ctx.meta = (saved, use_batch, p1, p2, native)
         if use_batch:
-            count = m1.numel() // c
-            var = var * count / max(count - 1, 1)
+            var = unbiased(var, m1.numel() // c)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
@@ -260,13 +262,12 @@ class _LiftingStem(torch.autograd.Function):
         # at the batch norm's output, where the second pool took it: ReLU's own
         # backward kernel, one pass (a product with the mask converts it to float first)
         g = torch.ops.aten.threshold_backward(grad, y, 0)
-        dbeta = g.sum(dim=(0, 2, 3))
-        dgamma = ((g * m2).sum(dim=(0, 2, 3)) - mean * dbeta) * invstd
-        coef = (invstd if gamma is None else gamma * invstd)[:, None]
-        if use_batch:
-            count = m1.numel() // c
-            slope = -coef * invstd[:, None] * dgamma[:, None] / count  # of the term affine in m
-            offset = -coef * dbeta[:, None] / count - slope * mean[:, None]
+        dgamma, dbeta, coef, slope, offset = pooled_gradient(
+            g, m2, mean, invstd, gamma, m1.numel() // c, use_batch
+        )
+        coef = coef[:, None]
+        if use_batch:  # of the term affine in m
+            slope, offset = slope[:, None], offset[:, None]
 
         if native:
             slope_c = slope.flatten().contiguous() if use_batch else None
