@@ -49,6 +49,19 @@ def update_running_stats(
             running_var.lerp_(unbiased_var, momentum)
 
 
+def affine_relu(
+    pooled: Tensor, mean: Tensor, var: Tensor, gamma: Tensor | None, beta: Tensor | None,
+    eps: float,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``(relu(bn(pooled)), invstd)``: the batch norm's affine map and the ReLU on the
+    pooled values ``(B, C, S, n)``, with the statistics ``mean``, ``var`` ``(C,)``."""
+    invstd = torch.rsqrt(var + eps)
+    scale = invstd if gamma is None else gamma * invstd
+    shift = -mean * scale if beta is None else beta - mean * scale
+    y = torch.addcmul(shift[:, None, None], pooled, scale[:, None, None]).clamp_min_(0)
+    return y, invstd
+
+
 def pooled_gradient(
     g: Tensor,
     pooled: Tensor,

@@ -334,11 +334,11 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
     long total = nq * R * d / P;                                                     \
     long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
     long m = tile / (P2 ? P2 : 1);                                                   \
-    T *buf = malloc(sizeof(T) * (2 * tile * C + 2 * m * C + 6 * C));                 \
+    T *buf = malloc(sizeof(T) * (tile * C + 2 * m * C + 6 * C));                     \
     long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
     double *s = calloc(2 * C, sizeof(double));                                       \
     if (!buf || !e || !s) { free(buf); free(e); free(s); return -1; }                \
-    T *arg = buf + tile * C, *best2 = arg + tile * C, *arg2 = best2 + m * C;          \
+    T *best2 = buf + tile * C, *arg2 = best2 + m * C;                                \
     T *K = arg2 + m * C, *sg = K + C, *keep = sg + C, *t = keep + C;                 \
     long *at = e + tile * P;                                                         \
     for (long c = 0; c < C; ++c) {                                                   \

@@ -33,6 +33,7 @@ from torch import Tensor
 from wavelet_networks._validation import check_group, check_positive_int
 from wavelet_networks.functional import _native
 from wavelet_networks.functional._batch_norm import (
+    affine_relu,
     gamma_sign,
     pooled_gradient,
     unbiased,
@@ -133,12 +134,9 @@ class _BatchNormReLUPool(torch.autograd.Function):
         squares = sum(split_batch(batch, work))
         if use_batch:
             var = (squares / (x.numel() // c)).to(x.dtype)
-        invstd = torch.rsqrt(var + eps)
-        scale = invstd if gamma is None else gamma * invstd
-        shift = -mean * scale if beta is None else beta - mean * scale
         if sign is not None:
             pooled *= sign[:, None, None]
-        y = torch.addcmul(shift[:, None, None], pooled, scale[:, None, None]).clamp_min_(0)
+        y, invstd = affine_relu(pooled, mean, var, gamma, beta, eps)
         ctx.save_for_backward(x, gamma, pooled, y, off, mean, invstd)
         ctx.meta = (use_batch, pool)
         if use_batch:

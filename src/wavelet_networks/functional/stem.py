@@ -52,6 +52,7 @@ from wavelet_networks._validation import (
 )
 from wavelet_networks.functional import _native
 from wavelet_networks.functional._batch_norm import (
+    affine_relu,
     gamma_sign,
     pooled_gradient,
     unbiased,
@@ -242,10 +243,7 @@ class _LiftingStem(torch.autograd.Function):
             mean = means.mean(dim=(0, 1))
             var = (variances + (means - mean) ** 2).mean(dim=(0, 1))
             mean, var = mean.to(x.dtype), var.to(x.dtype)
-        invstd = torch.rsqrt(var + eps)
-        scale = invstd if gamma is None else gamma * invstd
-        shift = -mean * scale if beta is None else beta - mean * scale
-        y = torch.addcmul(shift[:, None, None], m2, scale[:, None, None]).clamp_min_(0)
+        y, invstd = affine_relu(m2, mean, var, gamma, beta, eps)
         ctx.save_for_backward(weight, gamma, m1, m2, y, mean, invstd, off2)
         ctx.meta = (saved, use_batch, p1, p2, native)
         if use_batch:
