@@ -15,6 +15,10 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
 - ``stem-native``: the W-M11 stem forward+backward with the pooling and its
   adjoint as compiled loops (``functional/_native.c``) against torch
   operations;
+- ``window-gradient``: the W-M11 stem, and its lifting fused with the first
+  pool alone (``LiftingConvMaxPool1d``), forward+backward with the weight
+  gradient formed from the windows' maxima (``_native.pool_grad``) against
+  ``X^T dY`` from the dense ``dY`` (both compiled loops);
 - ``stem-block``: the same with ``R = 8`` outputs per Toeplitz row against
   ``R = 16`` and ``R = 32``;
 - ``keep-memory``: W-M11 and M11 training steps with freed memory kept for
@@ -142,6 +146,20 @@ def stem_native(repeats: int) -> None:
     _stem_ab(repeats, _native, "_enabled", {"native": True, "torch": False})
 
 
+def window_gradient(repeats: int) -> None:
+    if _native.library() is None:
+        print("window-gradient: skipped, the compiled loops are unavailable")
+        return
+    values = {"windows": True, "dense": False}
+    _stem_ab(repeats, pooled, "WINDOW_GRADIENT", values)
+    layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
+    try:
+        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
+        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(pooled, "WINDOW_GRADIENT", values), repeats)
+    finally:
+        pooled.WINDOW_GRADIENT = True
+
+
 def stem_block(repeats: int) -> None:
     block = pooled.BLOCK
     for other in (16, 32):
@@ -246,6 +264,7 @@ COMPARISONS = {
     "stem-threads": stem_threads,
     "stem-fused": stem_fused,
     "stem-native": stem_native,
+    "window-gradient": window_gradient,
     "keep-memory": keep_memory,
     "stem-block": stem_block,
     "group-threads": group_threads,

@@ -135,6 +135,57 @@ def test_fused_lifting_same_either_way(pool, base, num_scales, dtype):
 
 
 @needs_library
+@pytest.mark.parametrize(
+    "c_in, k, num_scales, pool, time",
+    [
+        (1, 79, 9, 4, 22000),  # W-M11's stem up to dilation 256: windows a part at a time
+        (2, 17, 6, 4, 3000),  # the last register sum overlapping the one before
+        (1, 16, 5, 2, 2000),
+        (1, 130, 4, 4, 3000),  # beyond 8 vectors: the plain loop
+        (3, 5, 5, 3, 1500),  # short kernels, pool 3 on dyadic scales
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_window_gradient_equals_the_dense_product(
+    monkeypatch, c_in, k, num_scales, pool, time, dtype
+):
+    """The weight gradient from the windows' maxima (``_native.pool_grad``) is ``X^T dY``."""
+    gen = torch.Generator().manual_seed(k)
+    x = torch.randn(2, c_in, time, generator=gen, dtype=dtype)
+    w = torch.randn(4, c_in, k, generator=gen, dtype=dtype)
+    out = {}
+    for windows in (True, False):
+        wg = w.clone().requires_grad_(True)
+        monkeypatch.setattr(pooled, "WINDOW_GRADIENT", windows)
+        with _native.use_native(True):
+            y = WF.lifting_conv_max_pool1d(x, wg, ScaleGrid(num_scales), pool)
+            g = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=dtype)
+            (dw,) = torch.autograd.grad(y, wg, g)
+        out[windows] = y, dw
+    assert torch.equal(out[True][0], out[False][0])  # one forward: the same maxima
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    assert (out[True][1] - out[False][1]).norm() <= tol * out[False][1].norm()
+
+
+@needs_library
+def test_window_gradient_of_the_stem_equals_the_dense_product(monkeypatch):
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 1, 6000, generator=gen)
+    params = torch.randn(5, 1, 79, generator=gen), torch.rand(5, generator=gen) - 0.3
+    out = {}
+    for windows in (True, False):
+        w, gamma = (t.clone().requires_grad_(True) for t in params)
+        monkeypatch.setattr(pooled, "WINDOW_GRADIENT", windows)
+        y = WF.lifting_stem(x, w, ScaleGrid(7), (4, 4), None, None, gamma, None, True)
+        g = torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+        out[windows] = y, torch.autograd.grad(y, [w, gamma], g)
+    assert torch.equal(out[True][0], out[False][0])
+    (dw1, dg1), (dw2, dg2) = out[True][1], out[False][1]
+    assert (dw1 - dw2).norm() <= 1e-6 * dw2.norm()
+    assert torch.equal(dg1, dg2)
+
+
+@needs_library
 @pytest.mark.parametrize("pools", [(4, 4), (2, 3), (3, 2)])
 def test_fused_stem_same_either_way(pools):
     gen = torch.Generator().manual_seed(sum(pools))

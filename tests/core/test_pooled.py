@@ -37,6 +37,12 @@ def outputs_and_weight_grads(fn, x, weight, bias, seed=0):
         (2, 1, 700, 4, 3, 5, 3, "same"),  # W-SampleCNN: pool 3 on dyadic scales, time order
         (1, 2, 650, 3, 7, 6, 5, "same"),
         (1, 1, 2000, 3, 9, 4, 32, "same"),  # pool larger than BLOCK
+        # kernels of one vector and more (the compiled weight gradient keeps ceil(K / lanes)
+        # sums in registers, the last overlapping; beyond 8 vectors a plain loop)
+        (2, 1, 900, 5, 16, 4, 4, "same"),
+        (1, 2, 1100, 4, 17, 4, 4, "same"),
+        (1, 1, 1300, 3, 33, 3, 2, "valid"),
+        (1, 1, 3000, 3, 130, 3, 4, "same"),
     ],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -51,6 +51,16 @@ static int windows(long tau0, long w, long d, long nq, long R, long P, long C, l
     return k == 1;
 }
 
+/* e[k]: where the window of K times from time t0 + k of a row starts in its phases
+ * (d rows of U: time d u + phase at phase U + u), k < n */
+static void starts(long t0, long n, long d, long U, long *e) {
+    long u = t0 / d, phase = t0 - u * d;
+    for (long k = 0; k < n; ++k) {
+        e[k] = phase * U + u;
+        if (++phase == d) { phase = 0; ++u; }
+    }
+}
+
 static long clamp(long v, long hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
 /* The maxima: NaN wins, else the first of ties, as max_pool1d. Compares and selects on
@@ -58,6 +68,7 @@ static long clamp(long v, long hi) { return v < 0 ? 0 : v > hi ? hi : v; }
  * channels is covered by whole vectors, the last one overlapping the one before (the
  * selects are idempotent), so that no scalar tail with unpredictable branches remains.
  * Rows of fewer channels than a vector take the scalar loop. */
+#define MAXV 8 /* accumulators of wn_pool_grad in registers: K up to 8 vectors */
 #define DEFINE_VECTORS(T, S, M)                                                      \
 typedef T v##S __attribute__((vector_size(64)));                                     \
 typedef M m##S __attribute__((vector_size(64)));                                     \
@@ -184,6 +195,45 @@ VEC double squared_deviations_##S(const T *x, long n, T mu) {                   
     }                                                                                \
     for (; t < n; ++t) { double d = (double)x[t] - mu; total += d * d; }             \
     return total;                                                                    \
+}                                                                                    \
+                                                                                     \
+/* sums[k] += sum over windows i < w of g[i C] z[e[i P + o[at[i]]] + k], k < K: the   \
+ * gradients of one channel's windows times the input at their maxima (wn_pool_grad); \
+ * nv accumulators (a constant where inlined: kept in registers) */                  \
+VEC void window_sums_v_##S(const T *z, const long *e, const long *at, const uint8_t *o, \
+                           const T *g, long w, long P, long C, long K, T *sums,      \
+                           const long nv) {                                          \
+    v##S acc[MAXV];                                                                  \
+    for (long j = 0; j + 1 < nv; ++j) acc[j] = load_##S(sums + j * LANES_##S);       \
+    acc[nv - 1] = load_##S(sums + K - LANES_##S);                                    \
+    for (long i = 0; i < w; ++i) {                                                   \
+        T gv = g[i * C];                                                             \
+        const T *p = z + e[i * P + o[at[i]]];                                        \
+        for (long j = 0; j + 1 < nv; ++j) acc[j] += gv * load_##S(p + j * LANES_##S); \
+        acc[nv - 1] += gv * load_##S(p + K - LANES_##S);                             \
+    }                                                                                \
+    for (long j = 0; j + 1 < nv; ++j) store_##S(sums + j * LANES_##S, acc[j]);       \
+    store_##S(sums + K - LANES_##S, acc[nv - 1]);                                    \
+}                                                                                    \
+                                                                                     \
+INNER void window_sums_##S(const T *z, const long *e, const long *at, const uint8_t *o, \
+                           const T *g, long w, long P, long C, long K, T *sums) {    \
+    long nv = (K + LANES_##S - 1) / LANES_##S;                                       \
+    switch (K < LANES_##S ? 0 : nv) {                                                \
+    case 1: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 1); return;          \
+    case 2: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 2); return;          \
+    case 3: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 3); return;          \
+    case 4: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 4); return;          \
+    case 5: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 5); return;          \
+    case 6: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 6); return;          \
+    case 7: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 7); return;          \
+    case 8: window_sums_v_##S(z, e, at, o, g, w, P, C, K, sums, 8); return;          \
+    }                                                                                \
+    for (long i = 0; i < w; ++i) { /* short or long kernels */                       \
+        T gv = g[i * C];                                                             \
+        const T *p = z + e[i * P + o[at[i]]];                                        \
+        for (long k = 0; k < K; ++k) sums[k] += gv * p[k];                           \
+    }                                                                                \
 }                                                                                    \
                                                                                      \
 /* p[c] = b[c] where g[c] == a, else 0: entry a of a window in the adjoint */        \
@@ -383,13 +433,32 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
     return 0;                                                                        \
 }                                                                                    \
                                                                                      \
+/* The gradient at the pooled values of windows i0 .. i0 + w of a product into buf       \
+ * (w x C, channels innermost); windows from `kept` on get zero. P2 == 0: g[c gs + i];   \
+ * P2 > 0 (the stem's, stem.py): offset[c] + slope[c] m1[c, i] (zero when slope is     \
+ * NULL; m1 time contiguous, mt = 1 and channel stride ms, or channels last, mt = C),  \
+ * plus coef[c] g[k, c] where the second pool's window k < n2 took its maximum         \
+ * (off2[k, c]; g and off2 channels last). v, at2: scratch of w / P2 x C. */           \
+VEC void grad_tile_##S(T *buf, long i0, long w, long kept, long C, const T *g, long gs, \
+                       long P2, const T *m1, long ms, long mt, const T *slope,       \
+                       const T *offset, const T *coef, long n2, const uint8_t *off2, \
+                       T *v, T *at2) {                                               \
+    if (!P2)                                                                         \
+        get_##S(g + i0, gs, kept, C, buf);                                           \
+    else if (slope) /* time contiguous (mt = 1), or channels last (mt = C) */        \
+        get_affine_##S(m1 + i0 * mt, mt == 1 ? ms : 0, kept, C, slope, offset, buf); \
+    else                                                                             \
+        memset(buf, 0, sizeof(T) * kept * C);                                        \
+    memset(buf + kept * C, 0, sizeof(T) * (w - kept) * C);                           \
+    if (P2) {                                                                        \
+        long nw = clamp(n2 - i0 / P2, w / P2);                                       \
+        tile_sparse_##S(buf, nw, P2, C, g + i0 / P2 * C, off2 + i0 / P2 * C, coef, v, at2); \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
 /* Adjoint of wn_pool: dy (the product's shape, every entry written) gets, for each  \
- * window, its gradient at the offset of its maximum and zeros elsewhere. The        \
- * gradient of window i < n: P2 == 0: g[c gs + i]; P2 > 0 (the stem's, stem.py):     \
- * offset[c] + slope[c] m1[c, i] (zero when slope is NULL; m1 time contiguous, mt = 1 \
- * and channel stride ms, or channels last, mt = C), plus coef[c] g[k, c] where the   \
- * second pool's window k < n2 took its maximum (off2[k, c]; g and off2 channels     \
- * last); windows from n on get zero. */                                             \
+ * window, its gradient (see grad_tile; window i < n) at the offset of its maximum   \
+ * and zeros elsewhere. */                                                           \
 int wn_unpool_##S(T *dy, long d, long nq, long R, long C, long P, long n,            \
                   const uint8_t *off, const T *g, long gs, long P2, const T *m1,      \
                   long ms, long mt, const T *slope, const T *offset, const T *coef,   \
@@ -404,26 +473,63 @@ int wn_unpool_##S(T *dy, long d, long nq, long R, long C, long P, long n,       
     long *at = e + tile * P;                                                         \
     for (long i0 = 0; i0 < total; i0 += tile) {                                      \
         long w = total - i0 < tile ? total - i0 : tile;                              \
-        long kept = clamp(n - i0, w);                                                \
-        if (!P2)                                                                     \
-            get_##S(g + i0, gs, kept, C, buf);                                       \
-        else if (slope) /* time contiguous (mt = 1), or channels last (mt = C) */    \
-            get_affine_##S(m1 + i0 * mt, mt == 1 ? ms : 0, kept, C, slope, offset, buf); \
-        else                                                                         \
-            memset(buf, 0, sizeof(T) * kept * C);                                    \
-        memset(buf + kept * C, 0, sizeof(T) * (w - kept) * C);                       \
-        if (P2) {                                                                    \
-            long nw = clamp(n2 - i0 / P2, w / P2);                                   \
-            tile_sparse_##S(buf, nw, P2, C, g + i0 / P2 * C, off2 + i0 / P2 * C, coef, \
-                            v, at2);                                                 \
-        }                                                                            \
+        grad_tile_##S(buf, i0, w, clamp(n - i0, w), C, g, gs, P2, m1, ms, mt, slope, \
+                      offset, coef, n2, off2, v, at2);                               \
         addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
         int run = windows(i0, w, d, nq, R, P, C, at);                                \
         tile_unmax_##S(dy, e, at, run, w, P, C, buf, off, arg);                      \
     }                                                                                \
     free(buf); free(e);                                                              \
     return 0;                                                                        \
-}
+}                                                                                    \
+                                                                                     \
+/* The weight gradient of one product straight from its windows' maxima, instead of  \
+ * X^T dY with dY zero but at one entry in P: the output at time t of a row is        \
+ * y[t] = sum_{i,k} w[c, i, k] z_i[t + d k], so each window of channel c with         \
+ * gradient gv, its maximum at time t, adds gv z_i[t + d k] to dw[c, i, k]: 1/P of     \
+ * the dense product's arithmetic, and no dY. z: the row's phases (Cin, d, U), z_i[d u \
+ * + phase] at (i, phase, u); t0: the product's first time, d R q0. Window gradients:  \
+ * those of grad_tile (windows from n on: zero, skipped). Each tile's sums are formed  \
+ * in T (in registers for K >= one vector: ceil(K / LANES) accumulators, the last one  \
+ * overlapping the one before) and added to dw (C, Cin, K) in double; where the input \
+ * a tile's windows read would not stay in L1 (dilations of P and more), the channels \
+ * take the tile's windows a part at a time. */                                      \
+int wn_pool_grad_##S(double *dw, const T *z, long U, long Cin, long K, long t0,      \
+                     long d, long nq, long R, long C, long P, long n,                \
+                     const uint8_t *off, const T *g, long gs, long P2, const T *m1,   \
+                     long ms, long mt, const T *slope, const T *offset, const T *coef, \
+                     long n2, const uint8_t *off2) {                                 \
+    long total = clamp(n, nq * R * d / P);                                           \
+    long tile = P2 ? P2 * (TILE / P2 ? TILE / P2 : 1) : TILE;                        \
+    long m = tile / (P2 ? P2 : 1);                                                   \
+    T *buf = malloc(sizeof(T) * ((tile + 2 * m) * C + C * Cin * K));                 \
+    long *e = malloc(sizeof(long) * tile * (P + 1));                                 \
+    if (!buf || !e) { free(buf); free(e); return -1; }                               \
+    T *v = buf + tile * C, *at2 = v + m * C, *sums = at2 + m * C;                    \
+    long *at = e + tile * P;                                                         \
+    /* windows per pass over the channels: the input they read stays in L1 (~24 KB) */  \
+    long sub = TILE;                                                                 \
+    while (sub > 8 && (d < sub * P ? d : sub * P) * (sub * P / d + K) * (long)sizeof(T) > 24576) \
+        sub /= 2;                                                                    \
+    for (long i0 = 0; i0 < total; i0 += tile) {                                      \
+        long w = total - i0 < tile ? total - i0 : tile;                              \
+        grad_tile_##S(buf, i0, w, w, C, g, gs, P2, m1, ms, mt, slope, offset, coef,   \
+                      n2, off2, v, at2);                                             \
+        windows(i0, w, d, nq, R, P, C, at);                                          \
+        starts(t0 + i0 * P, w * P, d, U, e);                                         \
+        memset(sums, 0, sizeof(T) * C * Cin * K);                                    \
+        for (long s0 = 0; s0 < w; s0 += sub) {                                       \
+            long ws = w - s0 < sub ? w - s0 : sub;                                   \
+            for (long c = 0; c < C; ++c)                                             \
+                for (long i = 0; i < Cin; ++i)                                       \
+                    window_sums_##S(z + i * d * U, e + s0 * P, at + s0, off + c,     \
+                                    buf + s0 * C + c, ws, P, C, K, sums + (c * Cin + i) * K); \
+        }                                                                            \
+        for (long k = 0; k < C * Cin * K; ++k) dw[k] += sums[k];                     \
+    }                                                                                \
+    free(buf); free(e);                                                              \
+    return 0;                                                                        \
+}                                                                                    \
 
 DEFINE(float, f32)
 DEFINE(double, f64)

@@ -58,6 +58,7 @@ __all__ = [
     "available",
     "library",
     "pool",
+    "pool_grad",
     "smooth",
     "smooth_adjoint",
     "smoothable",
@@ -162,6 +163,9 @@ def library() -> ctypes.CDLL | None:
         f.restype = ctypes.c_int
         f = getattr(lib, f"wn_unpool_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, p, i, i, p, i, i, p, p, p, i, p], ctypes.c_int
+        f = getattr(lib, f"wn_pool_grad_{suffix}")
+        f.argtypes = [p, p, *[i] * 10, p, p, i, i, p, i, i, p, p, p, i, p]
+        f.restype = ctypes.c_int
         f = getattr(lib, f"wn_time_max_{suffix}")
         f.argtypes, f.restype = [p, *[i] * 6, p, i, i, p, p, p, p, p, i], ctypes.c_int
         f = getattr(lib, f"wn_time_unmax_{suffix}")
@@ -308,18 +312,51 @@ def unpool(
     c = grad.shape[0]
     assert dy.is_contiguous() and off.is_contiguous() and dy.dtype == grad.dtype
     assert off.numel() * size == dy.numel()
+    n, *rest = _gradient_args(grad, stem)
     fn = getattr(library(), f"wn_unpool_{DTYPES[dy.dtype]}")
+    _check(fn(dy.data_ptr(), d, nq, block, c, size, n, off.data_ptr(), *rest))
+
+
+def _gradient_args(grad: Tensor, stem: StemGradient | None) -> tuple:
+    """The window gradients' arguments of ``wn_unpool`` and ``wn_pool_grad``."""
     if stem is None:
         assert grad.stride(1) == 1
-        _check(fn(dy.data_ptr(), d, nq, block, c, size, grad.shape[1], off.data_ptr(),
-                  grad.data_ptr(), grad.stride(0), 0, None, 0, 0, None, None, None, 0, None))  # fmt: skip
-        return
+        return grad.shape[1], grad.data_ptr(), grad.stride(0), 0, None, 0, 0, None, None, None, 0, None
     m1, off2 = stem.m1, stem.off
     assert _rows_layout(m1) and _channels_last(off2) and _channels_last(grad)
     assert off2.shape == grad.shape
-    _check(fn(dy.data_ptr(), d, nq, block, c, size, m1.shape[1], off.data_ptr(), grad.data_ptr(),
-              0, stem.pool, m1.data_ptr(), *m1.stride(), _ptr(stem.slope), _ptr(stem.offset),
-              stem.coef.data_ptr(), off2.shape[1], off2.data_ptr()))  # fmt: skip
+    return (m1.shape[1], grad.data_ptr(), 0, stem.pool, m1.data_ptr(), *m1.stride(),
+            _ptr(stem.slope), _ptr(stem.offset), stem.coef.data_ptr(), off2.shape[1],
+            off2.data_ptr())  # fmt: skip
+
+
+def pool_grad(
+    dw: Tensor, z: Tensor, t0: int, nq: int, block: int, size: int, off: Tensor, grad: Tensor,
+    stem: StemGradient | None = None,
+) -> None:  # fmt: skip
+    """Add one product's weight gradient to ``dw`` straight from its windows' maxima.
+
+    The product of :func:`pool` (``d * nq`` rows; ``d = z.shape[1]``) holds the
+    times ``t0 .. t0 + d * block * nq`` of a row whose output is ``y_c[t] =
+    sum_{i,k} w[c, i, k] z_i[t + d k]``; ``z`` ``(C_in, d, U)`` contiguous holds
+    ``z_i[d u + phase]`` at ``(i, phase, u)`` (``pooled._phases``). A window of
+    channel ``c`` with gradient ``g``, its maximum at time ``t`` (``off``, as
+    :func:`pool` wrote it), adds ``g z_i[t + d k]`` to ``dw[c, i, k]``: the
+    adjoint of the pooled product without forming ``dY``, at ``1 / size`` of the
+    dense product's arithmetic. ``dw``: float64 ``(C, C_in, K)``; the window
+    gradients as in :func:`unpool`.
+    """
+    c, c_in, k = dw.shape
+    assert dw.dtype == torch.float64 and dw.is_contiguous() and z.is_contiguous()
+    assert z.dim() == 3 and z.shape[0] == c_in and z.dtype == grad.dtype and off.is_contiguous()
+    assert grad.shape[0] == c
+    d, u = z.shape[1], z.shape[2]
+    assert off.numel() * size == d * nq * block * c
+    assert t0 % (d * block) == 0 and t0 // d + nq * block + k - 1 <= u
+    n, *rest = _gradient_args(grad, stem)
+    fn = getattr(library(), f"wn_pool_grad_{DTYPES[grad.dtype]}")
+    _check(fn(dw.data_ptr(), z.data_ptr(), u, c_in, k, t0, d, nq, block, c, size, n,
+              off.data_ptr(), *rest))  # fmt: skip
 
 
 def _rows2(t: Tensor) -> tuple[int, int, int, int]:

@@ -66,6 +66,9 @@ __all__ = ["lifting_conv_max_pool1d"]
 
 BLOCK = 8  # R: outputs per Toeplitz row
 ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
+# the weight gradient from the windows' maxima (compiled loops) rather than X^T dY
+# (W-M11 stem backward paired 0.6, see benchmarks/ab_fast_paths.py)
+WINDOW_GRADIENT = True
 
 
 def lifting_conv_max_pool1d(
@@ -463,43 +466,71 @@ def _pool_backward(
     saved: Saved,
     pool: int,
     grad_row: Callable[[int, int, Tensor], None] | None = None,
-    product_grad: Callable[[Tensor, int, int, int, int, int, Tensor], Tensor] | None = None,
+    product_grad: Callable[[int, int, int, int, int], tuple[Tensor, _native.StemGradient]]
+    | None = None,
 ) -> Tensor:
     """The weight gradient of :func:`_pool_forward`.
 
-    Either ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g``
-    ``(C_out, n)``, the front of a buffer whose zero tail covers the last
-    product, or ``product_grad(offset, d, m, b, j, tau, out)`` writes ``dY``
-    of one product (see ``Hooks.product``) into the front of the buffer
-    ``out`` and returns it. Either may run in several threads at once, for
+    ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g`` ``(C_out, n)``.
+    With the compiled loops, ``product_grad(d, m, b, j, tau)`` may instead
+    return the window gradients of one product (see ``Hooks.product``) as
+    ``(grad, stem)`` for :func:`~wavelet_networks.functional._native.pool_grad`
+    (the fused stem's). Either may run in several threads at once, for
     different ``b``.
+
+    With the compiled loops each window adds its gradient times the input at
+    its maximum to the weight gradient (``_native.pool_grad``: ``1 / P`` of
+    the arithmetic of the dense product and no ``dY``); otherwise ``dY`` is
+    formed per product and the gradient is ``X^T dY``, summed along the
+    Toeplitz diagonals at the end.
     """
     c_out, c_in, k = weight.shape
     levels, offsets = saved
     x = levels[0][0]  # for the dtype and device of the buffers
+    native = _native.available(x.dtype, x.device)
+    if not native:
+        product_grad = None
 
-    def work(items: list[int]) -> Tensor:
+    def windows(items: list[int]) -> Tensor:
+        dw = torch.zeros(c_out, c_in, k, dtype=torch.float64)
+        for j, (zp, d, q, nq, n) in enumerate(levels):
+            g = x.new_empty(c_out, n) if product_grad is None else None
+            for b in items:
+                if g is not None:
+                    grad_row(b, j, g)
+                for (q0, m, tau), offset in zip(_products(q, nq, d, pool), offsets[b, j], strict=True):
+                    if g is None:
+                        grad, stem = product_grad(d, m, b, j, tau)
+                    else:
+                        grad, stem = g[:, tau : tau + m * BLOCK * d // pool], None
+                    _native.pool_grad(dw, zp[b], q0 * BLOCK * d, m, BLOCK, pool, offset, grad, stem)
+        return dw
+
+    def dense(items: list[int]) -> Tensor:
         dt = x.new_zeros(c_in * (BLOCK + k - 1), BLOCK * c_out)
         for j, (zp, d, q, nq, n) in enumerate(levels):
             xbuf = x.new_empty(d * nq * c_in * (BLOCK + k - 1))
             dybuf = x.new_empty(d * nq * BLOCK * c_out)
+            g = None
             if product_grad is None:
                 g = x.new_empty(c_out, q * BLOCK * d // pool)
                 g[:, n:] = 0
             for b in items:
-                if product_grad is None:
+                if g is not None:
                     grad_row(b, j, g[:, :n])
                 for (q0, m, tau), offset in zip(_products(q, nq, d, pool), offsets[b, j], strict=True):
-                    if product_grad is None:
-                        g_chunk = g[:, tau : tau + m * BLOCK * d // pool]
-                        dy = _unpool(g_chunk, offset, d, m, pool, dybuf)
+                    if g is None:
+                        dy = dybuf[: d * m * BLOCK * c_out].view(d * m, BLOCK * c_out)
+                        _native.unpool(dy, d, m, BLOCK, pool, offset, *product_grad(d, m, b, j, tau))
                     else:
-                        dy = product_grad(offset, d, m, b, j, tau, dybuf)
+                        dy = _unpool(g[:, tau : tau + m * BLOCK * d // pool], offset, d, m, pool, dybuf)
                     rows = _rows(zp[b], q0, m, k, xbuf)
                     dt.addmm_(rows.t(), dy)
         return dt
 
-    return _untoeplitz(sum(split_batch(x.shape[0], work)), k)
+    if native and WINDOW_GRADIENT:
+        return sum(split_batch(x.shape[0], windows)).to(weight.dtype)
+    return _untoeplitz(sum(split_batch(x.shape[0], dense)), k)
 
 
 class _LiftingMaxPool(torch.autograd.Function):

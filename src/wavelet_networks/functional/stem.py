@@ -273,15 +273,13 @@ class _LiftingStem(torch.autograd.Function):
             coef_c = coef.flatten().contiguous()
             g_last = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # as off2
 
-        def product_grad(off1: Tensor, d: int, m: int, b: int, j: int, tau: int, out: Tensor):
+        def product_grad(d: int, m: int, b: int, j: int, tau: int):
             span = m * BLOCK * d // p1
             window = slice(tau // p2, (tau + span) // p2)
             row = _native.StemGradient(
                 p2, m1[b, :, j, tau : tau + span], slope_c, offset_c, coef_c, off2[b, :, j, window]
             )
-            dy = out[: d * m * BLOCK * c].view(d * m, BLOCK * c)
-            _native.unpool(dy, d, m, BLOCK, p1, off1, g_last[b, :, j, window], row)
-            return dy
+            return g_last[b, :, j, window], row
 
         def grad_row(b: int, j: int, g1: Tensor) -> None:
             if use_batch:
@@ -295,7 +293,7 @@ class _LiftingStem(torch.autograd.Function):
         dw = None
         if ctx.needs_input_grad[1]:
             dw = _pool_backward(
-                weight, saved, p1, None if native else grad_row, product_grad if native else None
+                weight, saved, p1, grad_row, product_grad if native else None
             )
         dg = dgamma if gamma is not None and ctx.needs_input_grad[2] else None
         db = dbeta if ctx.needs_input_grad[3] else None
