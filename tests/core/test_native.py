@@ -38,18 +38,25 @@ def product(d, nq, c, dtype, gen, ties=False, nan=False):
 @needs_library
 @pytest.mark.parametrize(
     "d, pool",
-    [(1, 4), (2, 4), (4, 4), (16, 4), (1, 2), (2, 8), (8, 2), (1, 3), (2, 3), (4, 5), (1, 16)],
+    [
+        (1, 4), (2, 4), (4, 4), (16, 4), (1, 2), (2, 8), (8, 2), (1, 3), (2, 3), (4, 5),
+        (1, 16), (6, 3),
+    ],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", ["random", "ties", "nan"])
-def test_pool_matches_tournament(d, pool, dtype, kind):
+@pytest.mark.parametrize("c, layout", [(70, "time"), (70, "channels last"), (1, "time")])
+def test_pool_matches_tournament(d, pool, dtype, kind, c, layout):
     gen = torch.Generator().manual_seed(d * 100 + pool)
     nq = pool * 3  # whole windows in every layout
-    y = product(d, nq, 70, dtype, gen, ties=kind == "ties", nan=kind == "nan")  # 70 > CHUNK
+    y = product(d, nq, c, dtype, gen, ties=kind == "ties", nan=kind == "nan")  # 70 > a vector
     n = nq * pooled.BLOCK * d // pool
     out = {}
     for native in (True, False):
-        dest = torch.full((70, n + 5), 7.0, dtype=dtype)
+        if layout == "time":
+            dest = torch.full((c, n + 5), 7.0, dtype=dtype)
+        else:  # (C, n) rows of a channels-last buffer, as the fused stem's
+            dest = torch.full((n + 5, c), 7.0, dtype=dtype).t()
         with _native.use_native(native):
             offset = pooled._pool(y, d, nq, pool, dest[:, :n])
         out[native] = dest, offset

@@ -25,6 +25,7 @@
  * channel and time) or channels last (the buffer as it is). The offsets of the maxima
  * keep the window layout of pooled._window, so that both paths share them. */
 #define TILE 64
+#define PHASE_RUNS 16 /* runs of C channels per pass of phase_max: 16 C values, whole vectors */
 
 /* e[k]: where the C channels of time t0 + k lie in Y, k < n (counters, no divisions) */
 static void addresses(long t0, long n, long d, long nq, long R, long C, long *e) {
@@ -279,6 +280,53 @@ VEC void sparse_##S(T *restrict b, const T *restrict v, const T *restrict at,   
         for (long c = 0; c < C; ++c) b[a * C + c] += at[c] == (T)a ? v[c] : (T)0;     \
 }                                                                                    \
                                                                                      \
+/* The maxima where P divides d ("phase" layout): entry a of the windows of phase     \
+ * group k is the contiguous block y + (k P + a) L, L = nq R C, in the (q, r, c) order \
+ * of the offsets, so both stream: vectors run over whole blocks (no lanes lost to a   \
+ * row of C channels), PHASE_RUNS runs (q, r) of C channels at a time into tmp, whose \
+ * run (q, r) is window tau = (d / P)(R q + r) + k, copied to out[tau C] (channels     \
+ * last) where tau < n. */                                                           \
+INNER void phase_max_##S(const T *y, long d, long nq, long R, long C, long P, long n,  \
+                         T *out, uint8_t *off, T *tmp) {                             \
+    long L = nq * R * C, g = d / P, runs = nq * R;                                   \
+    for (long k = 0; k < g; ++k) {                                                   \
+        const T *base = y + k * P * L;                                               \
+        for (long r0 = 0; r0 < runs; r0 += PHASE_RUNS) {                             \
+            long nr = runs - r0 < PHASE_RUNS ? runs - r0 : PHASE_RUNS;               \
+            long x0 = r0 * C, len = nr * C;                                          \
+            uint8_t *o = off + k * L + x0;                                           \
+            if (len < LANES_##S) {                                                   \
+                for (long x = 0; x < len; ++x) {                                     \
+                    T m = base[x0 + x];                                              \
+                    uint8_t kk = 0;                                                  \
+                    for (long a = 1; a < P; ++a)                                     \
+                        if (later_##S(base[a * L + x0 + x], m)) {                    \
+                            m = base[a * L + x0 + x];                                \
+                            kk = (uint8_t)a;                                         \
+                        }                                                            \
+                    tmp[x] = m; o[x] = kk;                                           \
+                }                                                                    \
+            } else                                                                   \
+                for (long x = 0;; x += LANES_##S) {                                  \
+                    if (x + LANES_##S > len) x = len - LANES_##S;                    \
+                    v##S m = load_##S(base + x0 + x), kk = (v##S){0}, one = kk + 1, a = kk; \
+                    for (long e = 1; e < P; ++e) {                                   \
+                        a += one;                                                    \
+                        step_##S(load_##S(base + e * L + x0 + x), a, &m, &kk);       \
+                    }                                                                \
+                    store_##S(tmp + x, m);                                           \
+                    u##S ku = __builtin_convertvector(__builtin_convertvector(kk, m##S), u##S); \
+                    memcpy(o + x, &ku, sizeof ku);                                   \
+                    if (x + LANES_##S >= len) break;                                 \
+                }                                                                    \
+            for (long r = 0; r < nr; ++r) {                                          \
+                long tau = g * (r0 + r) + k;                                         \
+                if (tau < n) memcpy(out + tau * C, tmp + r * C, sizeof(T) * C);      \
+            }                                                                        \
+        }                                                                            \
+    }                                                                                \
+}                                                                                    \
+                                                                                     \
 /* The tile loops: w windows (P entries each, entry a of window i at y + e[i P + a]),  \
  * the maxima channels-innermost in buf (w x C), the offsets of window i at off + at[i]. */ \
 INNER void tile_max_##S(const T *y, const long *e, const long *at, long w, long P,   \
@@ -395,18 +443,33 @@ int wn_pool_##S(const T *y, long d, long nq, long R, long C, long P, long n, T *
         sg[c] = sign ? sign[c] : (T)1;                                               \
         keep[c] = flat && flat[c] ? (T)0 : (T)1;                                     \
     }                                                                                \
+    /* "phase" layout (P divides d): the maxima of the whole product first, streaming;   \
+     * channels last they go to out, else to a scratch put into out in long runs */   \
+    int streamed = d % P == 0 && (ot == 1 || (ot == C && os == 1));                  \
+    if (streamed) {                                                                  \
+        T *dest = ot == 1 ? malloc(sizeof(T) * total * C) : out;                     \
+        if (!dest) { free(buf); free(e); free(s); return -1; }                       \
+        phase_max_##S(y, d, nq, R, C, P, n, dest, off, buf);                         \
+        if (ot == 1) { put_##S(dest, clamp(n, total), C, out, os); free(dest); }     \
+    }                                                                                \
     for (long i0 = 0; i0 < total; i0 += tile) {                                      \
         long w = total - i0 < tile ? total - i0 : tile;                              \
-        addresses(i0 * P, w * P, d, nq, R, C, e);                                    \
-        windows(i0, w, d, nq, R, P, C, at);                                          \
         long kept = clamp(n - i0, w);                                                \
-        /* channels last and the whole tile kept: the maxima go straight to out */   \
-        T *vals = ot != 1 && kept == w ? out + i0 * ot : buf;                        \
-        tile_max_##S(y, e, at, w, P, C, vals, off);                                  \
-        if (kept && ot == 1)                                                         \
-            put_##S(vals, kept, C, out + i0, os);                                    \
-        else if (kept && vals == buf) /* channels last: the kept part of the tile */ \
-            memcpy(out + i0 * ot, buf, sizeof(T) * kept * C);                        \
+        T *vals = buf;                                                               \
+        if (streamed) {                                                              \
+            if (!P2) break;                                                          \
+            vals = out + i0 * ot; /* the stem's (channels last): its kept rows */      \
+        } else {                                                                     \
+            addresses(i0 * P, w * P, d, nq, R, C, e);                                \
+            windows(i0, w, d, nq, R, P, C, at);                                      \
+            /* channels last and the whole tile kept: the maxima go straight to out */ \
+            if (ot != 1 && kept == w) vals = out + i0 * ot;                          \
+            tile_max_##S(y, e, at, w, P, C, vals, off);                              \
+            if (kept && ot == 1)                                                     \
+                put_##S(vals, kept, C, out + i0, os);                                \
+            else if (kept && vals == buf) /* channels last: the tile's kept part */  \
+                memcpy(out + i0 * ot, buf, sizeof(T) * kept * C);                    \
+        }                                                                            \
         if (!P2) continue;                                                           \
         if (kept && mean) {                                                          \
             if (i0 == 0) /* the shift: near the mean, so that the sums do not cancel */ \
