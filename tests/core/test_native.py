@@ -289,7 +289,7 @@ def test_compiler_without_march_native_still_builds(fresh_library, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _native.library() is not None
-    test_pool_matches_tournament(4, 4, torch.float32, "ties")  # and it computes the same
+    test_pool_matches_tournament(4, 4, torch.float32, "ties", 70, "time")  # and computes the same
 
 
 def test_cache_key_names_the_cpu(monkeypatch):

@@ -1,10 +1,12 @@
 """Compiled loops for the memory-bound inner work (``_native.c``), built once per machine.
 
 - The fused lifting (:mod:`~wavelet_networks.functional.pooled`) pools every
-  matrix product while it is in cache, and in the backward pass writes the
-  pooled gradient back into the product's shape. In torch operations each
-  passes over the product several times (a tournament of ``maximum`` and
-  comparisons; zeros and a scatter); here once, a tile of windows at a time.
+  matrix product while it is in cache, and in the backward pass forms the
+  weight gradient from the windows' maxima alone (:func:`pool_grad`; or
+  writes the pooled gradient back into the product's shape, :func:`unpool`).
+  In torch operations each passes over the product several times (a
+  tournament of ``maximum`` and comparisons; zeros and a scatter); here
+  once, a tile of windows at a time.
 - The fused stem's work (:mod:`~wavelet_networks.functional.stem`) inside the
   same loops: the batch statistics and the second pool of each tile of pooled
   values, and in the backward pass the gradient at those values.

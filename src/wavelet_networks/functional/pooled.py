@@ -31,12 +31,17 @@ pooling ran as compiled loops, ``R = 8`` (1.09 times the arithmetic at
 ``benchmarks/ab_fast_paths.py``); with ``R = 8`` pools of up to 8 on dyadic
 scales need no reordering copy (see :func:`_layout`).
 
-The pooling keeps the offset of each maximum in its window (one byte). The
-backward pass writes the pooled gradient at those offsets and zeros elsewhere
-(``dY``) and forms the weight gradient as ``X^T dY``, summed along the Toeplitz
-diagonals once at the end. Both the pooling and its adjoint run as compiled
-loops (:mod:`~wavelet_networks.functional._native`) when a C compiler is
-available, else as torch operations with the same results.
+The pooling keeps the offset of each maximum in its window (one byte). Only
+the maxima carry gradient, so with the compiled loops
+(:mod:`~wavelet_networks.functional._native`) the backward pass forms the
+weight gradient straight from them: a window of channel ``c`` with gradient
+``g``, its maximum at time ``t``, adds ``g z_i[t + d k]`` to
+``dw[c, i, k]`` (``1 / P`` of the dense product's arithmetic, and no ``dY``).
+Without them it writes the pooled gradient at those offsets and zeros
+elsewhere (``dY``) and forms the weight gradient as ``X^T dY``, summed along
+the Toeplitz diagonals once at the end; the pooling runs as compiled loops
+when a C compiler is available, else as torch operations with the same
+results.
 """
 
 from __future__ import annotations
