@@ -19,6 +19,8 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
   pool alone (``LiftingConvMaxPool1d``), forward+backward with the weight
   gradient formed from the windows' maxima (``_native.pool_grad``) against
   ``X^T dY`` from the dense ``dY`` (both compiled loops);
+- ``product-rows``: the W-M11 stem and its fused lifting forward+backward
+  with products of up to 2,048 rows of ``X`` (``pooled.ROWS``) against 1,024;
 - ``stem-block``: the same with ``R = 8`` outputs per Toeplitz row against
   ``R = 16`` and ``R = 32``;
 - ``keep-memory``: W-M11 and M11 training steps with freed memory kept for
@@ -160,6 +162,18 @@ def window_gradient(repeats: int) -> None:
         pooled.WINDOW_GRADIENT = True
 
 
+def product_rows(repeats: int) -> None:
+    values = {"2048": 2048, "1024": 1024}
+    _stem_ab(repeats, pooled, "ROWS", values)
+    layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
+    saved = pooled.ROWS
+    try:
+        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
+        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(pooled, "ROWS", values), repeats)
+    finally:
+        pooled.ROWS = saved
+
+
 def stem_block(repeats: int) -> None:
     block = pooled.BLOCK
     for other in (16, 32):
@@ -265,6 +279,7 @@ COMPARISONS = {
     "stem-fused": stem_fused,
     "stem-native": stem_native,
     "window-gradient": window_gradient,
+    "product-rows": product_rows,
     "keep-memory": keep_memory,
     "stem-block": stem_block,
     "group-threads": group_threads,

@@ -249,3 +249,14 @@ def test_compiled_time_max_pool_is_used_for_large_items(monkeypatch):
     WF.time_max_pool(torch.randn(2, 2, 2, pooling.POOL_MIN_ITEM // 4), 4, stride=2)
     WF.time_max_pool(torch.randn(2, 2, 2, pooling.POOL_MIN_ITEM // 4), 4, padding=1)
     assert not calls
+
+
+@pytest.mark.parametrize(
+    "c_out, dtype, rows",
+    [(51, torch.float32, 2048), (90, torch.float32, 1024), (51, torch.float64, 1024)],
+)
+def test_products_are_as_large_as_their_cache_budget(c_out, dtype, rows):
+    """W-M11's products take 2,048 rows; wider or float64 ones fewer (``Y_BYTES``)."""
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    assert pooled._product_rows(c_out, itemsize) == rows
+    assert rows * pooled.BLOCK * c_out * itemsize <= pooled.Y_BYTES

@@ -70,7 +70,11 @@ from wavelet_networks.splines import check_order
 __all__ = ["lifting_conv_max_pool1d"]
 
 BLOCK = 8  # R: outputs per Toeplitz row
-ROWS = 1024  # rows of X per product: Y (3 MB at W-M11) is pooled while still in cache
+# Rows of X per product: the most, halved while Y would exceed Y_BYTES (W-M11: 2,048
+# rows, Y 3.3 MB, paired 0.90 to 0.96 against 1,024; W-SampleCNN's 90 channels: 1,024,
+# 2,048 measured 1.1 to 1.4 times slower; see benchmarks/ab_fast_paths.py)
+ROWS = 2048
+Y_BYTES = 3_400_000
 # the weight gradient from the windows' maxima (compiled loops) rather than X^T dY
 # (W-M11 stem backward paired 0.6, see benchmarks/ab_fast_paths.py)
 WINDOW_GRADIENT = True
@@ -360,27 +364,40 @@ def _products(q: int, nq: int, d: int, pool: int) -> Iterator[tuple[int, int, in
         yield q0, min(nq, q - q0), q0 * BLOCK * d // pool
 
 
-def _chunks(time: int, d: int, pool: int, align: int = 1) -> tuple[int, int, int]:
+def _product_rows(c_out: int, itemsize: int) -> int:
+    """Rows of X per product: ``ROWS``, halved while ``Y`` would exceed ``Y_BYTES``."""
+    rows = ROWS
+    while rows > 256 and rows * BLOCK * c_out * itemsize > Y_BYTES:
+        rows //= 2
+    return rows
+
+
+def _chunks(
+    time: int, d: int, pool: int, align: int = 1, rows: int = ROWS
+) -> tuple[int, int, int]:
     """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``.
 
     Every product holds whole pooling windows, and whole groups of ``align``
     of them (the fused stem's second pool): ``nq`` and ``q`` are multiples of
     the fewest blocks whose ``d * BLOCK * blocks`` times ``pool * align`` divides.
+    A product has about ``rows`` rows.
     """
     step, span = d * BLOCK, pool * align
     unit = span // math.gcd(step, span)
     q = -(-time // (step * unit)) * unit
-    nq = max(unit, (ROWS // d) // unit * unit)
+    nq = max(unit, (rows // d) // unit * unit)
     return q, nq, time // pool
 
 
 def _levels(
-    x: Tensor, k: int, base: int, num_scales: int, order: int, padding: str, pool: int, align: int
-):
+    x: Tensor, k: int, base: int, num_scales: int, order: int, padding: str, pool: int,
+    align: int, c_out: int,
+):  # fmt: skip
     """Per scale: the phases of the smoothed input and the chunking ``(zp, d, q, nq, n)``."""
+    rows = _product_rows(c_out, x.element_size())
     out = []
     for z, d in _factorized_windows(x, k, base, num_scales, order, padding, None):
-        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool, align)
+        q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool, align, rows)
         out.append((_phases(z, d, q, k), d, q, nq, n))
     return out
 
@@ -424,7 +441,7 @@ def _pool_forward(
     batch, c_in = x.shape[:2]
     c_out, _, k = weight.shape
     t = _toeplitz(weight)
-    levels = _levels(x, k, base, num_scales, order, padding, pool, align)
+    levels = _levels(x, k, base, num_scales, order, padding, pool, align, c_out)
     n = levels[0][-1]
     if channels_last:
         out = x.new_empty(batch, num_scales, n, c_out).permute(0, 3, 1, 2)
