@@ -148,30 +148,27 @@ def stem_native(repeats: int) -> None:
     _stem_ab(repeats, _native, "_enabled", {"native": True, "torch": False})
 
 
+def _lifting_ab(repeats: int, owner: object, name: str, values: dict[str, object]) -> None:
+    """The W-M11 stem, then its lifting fused with the first pool alone, under each value."""
+    _stem_ab(repeats, owner, name, values)
+    layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
+    saved = getattr(owner, name)
+    try:
+        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
+        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(owner, name, values), repeats)
+    finally:
+        setattr(owner, name, saved)
+
+
 def window_gradient(repeats: int) -> None:
     if _native.library() is None:
         print("window-gradient: skipped, the compiled loops are unavailable")
         return
-    values = {"windows": True, "dense": False}
-    _stem_ab(repeats, pooled, "WINDOW_GRADIENT", values)
-    layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
-    try:
-        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
-        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(pooled, "WINDOW_GRADIENT", values), repeats)
-    finally:
-        pooled.WINDOW_GRADIENT = True
+    _lifting_ab(repeats, pooled, "WINDOW_GRADIENT", {"windows": True, "dense": False})
 
 
 def product_rows(repeats: int) -> None:
-    values = {"2048": 2048, "1024": 1024}
-    _stem_ab(repeats, pooled, "ROWS", values)
-    layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
-    saved = pooled.ROWS
-    try:
-        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
-        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(pooled, "ROWS", values), repeats)
-    finally:
-        pooled.ROWS = saved
+    _lifting_ab(repeats, pooled, "ROWS", {"2048": 2048, "1024": 1024})
 
 
 def stem_block(repeats: int) -> None:
