@@ -70,13 +70,14 @@ from wavelet_networks.splines import check_order
 __all__ = ["lifting_conv_max_pool1d"]
 
 BLOCK = 8  # R: outputs per Toeplitz row
-# Rows of X per product: the most, halved while Y would exceed Y_BYTES (W-M11: 2,048
-# rows, Y 3.3 MB, paired 0.90 to 0.96 against 1,024; W-SampleCNN's 90 channels: 1,024,
-# 2,048 measured 1.1 to 1.4 times slower; see benchmarks/ab_fast_paths.py)
+# Rows of X per product: the most, halved while Y would exceed Y_BYTES. W-M11: 2,048
+# rows (Y 3.3 MB), stem and L+P(4) forward+backward 1.04 and 1.10 times faster than
+# with 1,024 (benchmarks/ab_fast_paths.py, product-rows); W-SampleCNN's 90 channels
+# keep 1,024 (2,048 was slower there in a scratch A/B).
 ROWS = 2048
 Y_BYTES = 3_400_000
-# the weight gradient from the windows' maxima (compiled loops) rather than X^T dY
-# (W-M11 stem backward paired 0.6, see benchmarks/ab_fast_paths.py)
+# the weight gradient from the windows' maxima (compiled loops) rather than X^T dY:
+# W-M11 stem and L+P(4) forward+backward 1.16 and 1.28 times faster (window-gradient)
 WINDOW_GRADIENT = True
 
 
