@@ -282,8 +282,8 @@ VEC void sparse_##S(T *restrict b, const T *restrict v, const T *restrict at,   
                                                                                      \
 /* The maxima where P divides d ("phase" layout): entry a of the windows of phase     \
  * group k is the contiguous block y + (k P + a) L, L = nq R C, in the (q, r, c) order \
- * of the offsets, so both stream: vectors run over whole blocks (no lanes lost to a   \
- * row of C channels), PHASE_RUNS runs (q, r) of C channels at a time into tmp, whose \
+ * of the offsets, so both stream: window_max runs over PHASE_RUNS runs (q, r) of C    \
+ * channels at a time as one row (no lanes lost to a row of C channels) into tmp, whose \
  * run (q, r) is window tau = (d / P)(R q + r) + k, copied to out[tau C] (channels     \
  * last) where tau < n. */                                                           \
 INNER void phase_max_##S(const T *y, long d, long nq, long R, long C, long P, long n,  \
@@ -294,31 +294,10 @@ INNER void phase_max_##S(const T *y, long d, long nq, long R, long C, long P, lo
         for (long r0 = 0; r0 < runs; r0 += PHASE_RUNS) {                             \
             long nr = runs - r0 < PHASE_RUNS ? runs - r0 : PHASE_RUNS;               \
             long x0 = r0 * C, len = nr * C;                                          \
-            uint8_t *o = off + k * L + x0;                                           \
-            if (len < LANES_##S) {                                                   \
-                for (long x = 0; x < len; ++x) {                                     \
-                    T m = base[x0 + x];                                              \
-                    uint8_t kk = 0;                                                  \
-                    for (long a = 1; a < P; ++a)                                     \
-                        if (later_##S(base[a * L + x0 + x], m)) {                    \
-                            m = base[a * L + x0 + x];                                \
-                            kk = (uint8_t)a;                                         \
-                        }                                                            \
-                    tmp[x] = m; o[x] = kk;                                           \
-                }                                                                    \
-            } else                                                                   \
-                for (long x = 0;; x += LANES_##S) {                                  \
-                    if (x + LANES_##S > len) x = len - LANES_##S;                    \
-                    v##S m = load_##S(base + x0 + x), kk = (v##S){0}, one = kk + 1, a = kk; \
-                    for (long e = 1; e < P; ++e) {                                   \
-                        a += one;                                                    \
-                        step_##S(load_##S(base + e * L + x0 + x), a, &m, &kk);       \
-                    }                                                                \
-                    store_##S(tmp + x, m);                                           \
-                    u##S ku = __builtin_convertvector(__builtin_convertvector(kk, m##S), u##S); \
-                    memcpy(o + x, &ku, sizeof ku);                                   \
-                    if (x + LANES_##S >= len) break;                                 \
-                }                                                                    \
+            /* the run's P entries as window_max's "channels": len of them */        \
+            const T *v[256];                                                         \
+            for (long a = 0; a < P; ++a) v[a] = base + a * L + x0;                   \
+            window_max_##S(v, P, tmp, off + k * L + x0, len);                        \
             for (long r = 0; r < nr; ++r) {                                          \
                 long tau = g * (r0 + r) + k;                                         \
                 if (tau < n) memcpy(out + tau * C, tmp + r * C, sizeof(T) * C);      \
