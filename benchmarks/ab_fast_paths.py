@@ -112,15 +112,24 @@ def _toggle(owner: object, name: str, values: dict[str, object]) -> dict[str, Ca
     return {label: (lambda v=v: setattr(owner, name, v)) for label, v in values.items()}
 
 
-def _stem_ab(repeats: int, owner: object, name: str, values: dict[str, object]) -> None:
-    """The W-M11 stem forward+backward under each value of ``owner.name`` (restored after)."""
-    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+def _module_ab(
+    repeats: int, label: str, module: torch.nn.Module, owner: object, name: str,
+    values: dict[str, object],
+) -> None:  # fmt: skip
+    """``module`` forward+backward on W-M11's input under each value of ``owner.name``
+    (restored after)."""
     saved = getattr(owner, name)
     try:
-        run = _fwd_bwd(stem, torch.randn(8, 1, 88200))
-        _ab("W-M11 stem fwd+bwd", run, _toggle(owner, name, values), repeats)
+        run = _fwd_bwd(module, torch.randn(8, 1, 88200))
+        _ab(label, run, _toggle(owner, name, values), repeats)
     finally:
         setattr(owner, name, saved)
+
+
+def _stem_ab(repeats: int, owner: object, name: str, values: dict[str, object]) -> None:
+    """The W-M11 stem forward+backward under each value of ``owner.name``."""
+    stem = wn.nn.LiftingStem(1, 51, 79, 9, (4, 4), eps=2e-5)
+    _module_ab(repeats, "W-M11 stem fwd+bwd", stem, owner, name, values)
 
 
 def stem_threads(repeats: int) -> None:
@@ -152,12 +161,7 @@ def _lifting_ab(repeats: int, owner: object, name: str, values: dict[str, object
     """The W-M11 stem, then its lifting fused with the first pool alone, under each value."""
     _stem_ab(repeats, owner, name, values)
     layer = wn.nn.LiftingConvMaxPool1d(1, 51, 79, 9, pool_size=4)
-    saved = getattr(owner, name)
-    try:
-        run = _fwd_bwd(layer, torch.randn(8, 1, 88200))
-        _ab("W-M11 L+P(4) fwd+bwd", run, _toggle(owner, name, values), repeats)
-    finally:
-        setattr(owner, name, saved)
+    _module_ab(repeats, "W-M11 L+P(4) fwd+bwd", layer, owner, name, values)
 
 
 def window_gradient(repeats: int) -> None:
