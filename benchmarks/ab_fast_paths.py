@@ -40,6 +40,11 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
   (``functional.batch_norm_relu_pool``) against the layers in a row;
 - ``time-pool``: W-M11's max pools between stages as compiled loops
   (``functional.pooling``) against ``max_pool2d``;
+- ``autotune``: a W-M11 training step, its stem and fused lifting, then
+  the group layers below, with each product chosen by timing
+  (``functional._autotune``: MKL's or oneDNN's matrix products in the
+  lifting, MKL's products or oneDNN's ``conv1d`` in ``functional.itemwise``;
+  after three warm-up runs) against MKL's products alone;
 - ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
   (batched, or W-SampleCNN's large outputs), its backward as matrix products
   (``conv._DilatedConv``) against oneDNN's own, at every time length.
@@ -56,7 +61,15 @@ import torch
 
 import wavelet_networks as wn
 from wavelet_networks import bench, runtime
-from wavelet_networks.functional import _native, _threads, conv, norm_pool, pooled, pooling
+from wavelet_networks.functional import (
+    _autotune,
+    _native,
+    _threads,
+    conv,
+    norm_pool,
+    pooled,
+    pooling,
+)
 from wavelet_networks.nn import stem as stem_module
 from wavelet_networks.nn.norm import run_fused
 
@@ -201,17 +214,19 @@ def keep_memory(repeats: int) -> None:
     runtime.keep_freed_memory(before)
 
 
-def _group(repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str]):
+def _group(
+    repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str],
+    warmup: int = 0,
+) -> None:  # fmt: skip
     owner, name = attr
     saved = getattr(owner, name)
     for c_in, c_out, m, shape in GROUP_LAYERS:
         layer = wn.nn.GroupConv1d(c_in, c_out, 3, scale_kernel_size=m)
-        _ab(
-            f"G({m},3,{c_out}) {shape}",
-            _fwd_bwd(layer, torch.randn(shape)),
-            _toggle(owner, name, {labels[0]: on, labels[1]: off}),
-            repeats,
-        )
+        run = _fwd_bwd(layer, torch.randn(shape))
+        setattr(owner, name, on)
+        for _ in range(warmup):
+            run()
+        _ab(f"G({m},3,{c_out}) {shape}", run, _toggle(owner, name, {labels[0]: on, labels[1]: off}), repeats)
     setattr(owner, name, saved)
 
 
@@ -271,6 +286,18 @@ def itemwise(repeats: int) -> None:
     _group(repeats, (conv, "ITEMWISE"), True, False, ("itemwise", "input-side"))
 
 
+def autotune(repeats: int) -> None:
+    model = bench.build_wm11()
+    step = bench._training_step(model, torch.randn(8, 1, 88200), torch.randint(0, 10, (8,)))
+    for _ in range(3):
+        step()
+    values = {"tuned": None, "mkl": 0}
+    _ab("W-M11 training step", step, _toggle(_autotune, "_forced", values), repeats)
+    _autotune._forced = None
+    _lifting_ab(repeats, _autotune, "_forced", values)
+    _group(repeats, (_autotune, "_forced"), None, 0, ("tuned", "mkl"), warmup=3)
+
+
 def conv_backward(repeats: int) -> None:
     _group(repeats, (conv, "PRODUCT_BACKWARD_TIME"), 0, 10**12, ("products", "onednn"))
 
@@ -287,6 +314,7 @@ COMPARISONS = {
     "group-native": group_native,
     "group-products": group_products,
     "conv-backward": conv_backward,
+    "autotune": autotune,
     "itemwise": itemwise,
     "time-pool": time_pool,
     "norm-pool": norm_pool_step,

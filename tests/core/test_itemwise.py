@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from wavelet_networks import functional as WF
-from wavelet_networks.functional import _threads, conv, itemwise
+from wavelet_networks.functional import _autotune, _threads, conv, itemwise
+
+# every test of the taps runs on both paths functional._autotune chooses between (oneDNN's
+# only takes float32: in float64 both run MKL's)
+TAPS_PATHS = {"mkl": 0, "onednn": 1}
+
+
+@pytest.fixture(params=list(TAPS_PATHS))
+def taps_path(request):
+    with _autotune.forced(TAPS_PATHS[request.param]):
+        yield request.param
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -15,7 +25,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("boundary", ["crop", "truncate"])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("base, order", [(2, 2), (2, 1), (3, 2), (2, 3)])
-def test_equals_the_direct_formula(m, boundary, padding, base, order):
+def test_equals_the_direct_formula(m, boundary, padding, base, order, taps_path):
     gen = torch.Generator().manual_seed(m + base + order)
     x = torch.randn(3, 4, 5, 1500, generator=gen, dtype=torch.float64)  # valid at base 3
     w = torch.randn(6, 4, m, 3, generator=gen, dtype=torch.float64)
@@ -36,7 +46,7 @@ def test_equals_the_direct_formula(m, boundary, padding, base, order):
         assert rel_err(a, b) < 1e-12
 
 
-def test_float32_agrees_with_the_input_side_form_to_1e_5():
+def test_float32_agrees_with_the_input_side_form_to_1e_5(taps_path):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 40, 7, 1500, generator=gen)
     w = torch.randn(20, 40, 3, 3, generator=gen)
@@ -46,7 +56,24 @@ def test_float32_agrees_with_the_input_side_form_to_1e_5():
     assert rel_err(y.double(), ref) < 1e-5
 
 
-def test_gradcheck():
+@pytest.mark.parametrize("m, boundary, padding", [(1, "crop", "same"), (3, "truncate", "valid"), (2, "crop", "valid")])
+def test_float32_values_and_gradients_agree_to_1e_5(m, boundary, padding, taps_path):
+    gen = torch.Generator().manual_seed(m)
+    x = torch.randn(2, 5, 6, 700, generator=gen)
+    w = torch.randn(7, 5, m, 3, generator=gen)
+    g = None
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        xr = x.to(dtype).requires_grad_(True)
+        wr = w.to(dtype).requires_grad_(True)
+        y = itemwise.group_conv(xr, wr, 2, 2, boundary, padding)
+        g = torch.randn(y.shape, generator=gen, dtype=torch.float64) if g is None else g
+        out[name] = (y, *torch.autograd.grad(y, [xr, wr], g.to(dtype)))
+    for a, b in zip(out["float32"], out["float64"], strict=True):
+        assert rel_err(a.double(), b) < 1e-5
+
+
+def test_gradcheck(taps_path):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 2, 3, 40, generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -55,7 +82,7 @@ def test_gradcheck():
     )
 
 
-def test_weight_only_and_input_only_gradients():
+def test_weight_only_and_input_only_gradients(taps_path):
     x = torch.randn(2, 3, 4, 200, dtype=torch.float64)
     w = torch.randn(5, 3, 2, 3, dtype=torch.float64)
     (gw,) = torch.autograd.grad(

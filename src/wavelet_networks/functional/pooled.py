@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wavelet_networks._validation import check_choice, check_positive_int, check_signal
-from wavelet_networks.functional import _native
+from wavelet_networks.functional import _matmul, _native
 from wavelet_networks.functional._threads import split_batch
 from wavelet_networks.functional.conv import (
     PADDINGS,
@@ -442,6 +442,7 @@ def _pool_forward(
     batch, c_in = x.shape[:2]
     c_out, _, k = weight.shape
     t = _toeplitz(weight)
+    t_rows = _matmul.onednn_weight(t)
     levels = _levels(x, k, base, num_scales, order, padding, pool, align, c_out)
     n = levels[0][-1]
     if channels_last:
@@ -466,7 +467,7 @@ def _pool_forward(
                 level = offsets[b, j] = []
                 for q0, m, tau in _products(q, nq, d, pool):
                     rows = _rows(zp[b], q0, m, k, xbuf)
-                    y = torch.mm(rows, t, out=ybuf[: rows.shape[0] * t.shape[1]].view(-1, t.shape[1]))
+                    y = _matmul.mm(rows, t, t_rows, ybuf, "lifting")
                     level.append(product(y, d, m, b, j, tau))
                 if hook.row is not None:
                     hook.row(b, j)

@@ -1,0 +1,88 @@
+"""The choice between interchangeable implementations by timing their first calls."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from wavelet_networks.functional import _autotune
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    monkeypatch.setattr(_autotune, "ENABLED", True)
+    _autotune.reset()
+    yield
+    _autotune.reset()
+
+
+def _candidates(delays, calls):
+    def make(i, delay):
+        def candidate():
+            calls.append(i)
+            time.sleep(delay)
+            return i
+
+        return candidate
+
+    return [make(i, delay) for i, delay in enumerate(delays)]
+
+
+@pytest.mark.parametrize("delays, fastest", [((0.004, 0.0), 1), ((0.0, 0.004), 0), ((0.004, 0.008, 0.0), 2)])
+def test_takes_turns_then_keeps_the_fastest(delays, fastest):
+    calls = []
+    candidates = _candidates(delays, calls)
+    results = [_autotune.run("key", candidates) for _ in range(_autotune.TRIALS * len(delays) + 5)]
+    trials = _autotune.TRIALS * len(delays)
+    assert sorted(calls[:trials]) == sorted(list(range(len(delays))) * _autotune.TRIALS)
+    assert calls[trials:] == [fastest] * 5
+    assert results == calls  # every call's own result comes back
+    assert _autotune.choices() == {"key": fastest}
+
+
+def test_keys_are_chosen_separately():
+    calls = []
+    slow_first, slow_second = _candidates((0.004, 0.0), calls), _candidates((0.0, 0.004), calls)
+    for _ in range(2 * _autotune.TRIALS):
+        _autotune.run("a", slow_first)
+        _autotune.run("b", slow_second)
+    assert _autotune.choices() == {"a": 1, "b": 0}
+
+
+def test_forced_disabled_and_deterministic_run_a_given_candidate(monkeypatch):
+    calls = []
+    candidates = _candidates((0.0, 0.0), calls)
+    with _autotune.forced(1):
+        assert [_autotune.run("k", candidates) for _ in range(8)] == [1] * 8
+    with _autotune.forced(5):  # past the end: the last
+        assert _autotune.run("k", candidates) == 1
+    monkeypatch.setattr(_autotune, "ENABLED", False)
+    assert [_autotune.run("k", candidates) for _ in range(8)] == [0] * 8
+    monkeypatch.setattr(_autotune, "ENABLED", True)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert [_autotune.run("k", candidates) for _ in range(8)] == [0] * 8
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert _autotune.choices() == {}  # none of these timed anything
+
+
+def test_threads_share_the_trials():
+    calls = []
+    candidates = _candidates((0.003, 0.0), calls)
+
+    def worker():
+        for _ in range(10):
+            _autotune.run("shared", candidates)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _autotune.choices() == {"shared": 1}
+    assert len(calls) == 40
+    # no more trials than needed were started before the choice (at most one per thread extra)
+    assert calls.count(0) <= _autotune.TRIALS + len(threads)
