@@ -43,11 +43,14 @@ Freed memory is kept for reuse, as by the ``wavelet-networks`` command
 - ``autotune``: a W-M11 training step, its stem and fused lifting, then
   the group layers below, with each product chosen by timing
   (``functional._autotune``: MKL's or oneDNN's matrix products in the
-  lifting, MKL's products or oneDNN's ``conv1d`` in ``functional.itemwise``;
-  after three warm-up runs) against MKL's products alone;
+  lifting and in ``functional.itemwise``, MKL's or oneDNN's backward in
+  ``conv._DilatedConv``; after warm-up runs until every choice is made)
+  against MKL's products alone;
 - ``conv-backward``: the same layers where they run oneDNN's dilated ``conv1d``
-  (batched, or W-SampleCNN's large outputs), its backward as matrix products
-  (``conv._DilatedConv``) against oneDNN's own, at every time length.
+  (batched, or W-SampleCNN's large outputs), its backward chosen by timing
+  between matrix products and oneDNN's own (``conv._DilatedConv``, after
+  warm-up runs until every choice is made) against oneDNN's own, at every
+  time length.
 """
 
 from __future__ import annotations
@@ -216,7 +219,7 @@ def keep_memory(repeats: int) -> None:
 
 def _group(
     repeats: int, attr: tuple[object, str], on: object, off: object, labels: tuple[str, str],
-    warmup: int = 0,
+    tune: bool = False,
 ) -> None:  # fmt: skip
     owner, name = attr
     saved = getattr(owner, name)
@@ -224,8 +227,8 @@ def _group(
         layer = wn.nn.GroupConv1d(c_in, c_out, 3, scale_kernel_size=m)
         run = _fwd_bwd(layer, torch.randn(shape))
         setattr(owner, name, on)
-        for _ in range(warmup):
-            run()
+        if tune:  # until every product's implementation is chosen
+            bench.warm_up_tuning(run)
         _ab(f"G({m},3,{c_out}) {shape}", run, _toggle(owner, name, {labels[0]: on, labels[1]: off}), repeats)
     setattr(owner, name, saved)
 
@@ -289,13 +292,12 @@ def itemwise(repeats: int) -> None:
 def autotune(repeats: int) -> None:
     model = bench.build_wm11()
     step = bench._training_step(model, torch.randn(8, 1, 88200), torch.randint(0, 10, (8,)))
-    for _ in range(3):
-        step()
+    print(f"W-M11 steps until every choice was made: {bench.warm_up_tuning(step)}")
     values = {"tuned": None, "mkl": 0}
     _ab("W-M11 training step", step, _toggle(_autotune, "_forced", values), repeats)
     _autotune._forced = None
     _lifting_ab(repeats, _autotune, "_forced", values)
-    _group(repeats, (_autotune, "_forced"), None, 0, ("tuned", "mkl"), warmup=3)
+    _group(repeats, (_autotune, "_forced"), None, 0, ("tuned", "mkl"), tune=True)
 
 
 def conv_backward(repeats: int) -> None:

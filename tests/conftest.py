@@ -7,6 +7,15 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _default_products(monkeypatch) -> None:
+    """No choice by timing (functional._autotune): a test that runs something twice sees
+    the same arithmetic both times. The tests of each choice force each candidate."""
+    from wavelet_networks.functional import _autotune
+
+    monkeypatch.setattr(_autotune, "ENABLED", False)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu`` tests without CUDA, and ``slow`` tests unless selected (``-m slow``)."""
     run_slow = "slow" in (config.getoption("-m") or "")

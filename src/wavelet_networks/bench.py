@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from wavelet_networks._machine import cpu_name
-from wavelet_networks.functional import _native
+from wavelet_networks.functional import _autotune, _native
 from wavelet_networks.runtime import keeps_freed_memory
 
 __all__ = [
@@ -170,14 +170,33 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+TUNING_RUNS = 40
+
+
+def warm_up_tuning(fn: Callable[[], object]) -> int:
+    """Run ``fn`` until the products it calls have chosen their implementation (at most
+    ``TUNING_RUNS`` times, at least once); returns the runs."""
+    for runs in range(1, TUNING_RUNS + 1):
+        mark = _autotune.calls()
+        fn()
+        if not _autotune.pending(mark):
+            return runs
+    return TUNING_RUNS
+
+
 def time_fn(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> dict:
     """Wall time (median, min, max; seconds) of ``fn`` over ``repeats`` runs after ``warmup``.
 
     Also the median process CPU time (all threads): on a shared, oversubscribed
     machine it is far less sensitive to other processes than the wall time.
+    The warm-up goes on (up to ``TUNING_RUNS`` more runs) while the products
+    that ``fn`` calls are still choosing their implementation
+    (:mod:`~wavelet_networks.functional._autotune`): what is timed is the
+    steady state of a training run.
     """
     for _ in range(warmup):
         fn()
+    warm_up_tuning(fn)
     _sync(device)
     times, cpu = [], []
     for _ in range(repeats):
@@ -279,6 +298,7 @@ def bench_models(device: torch.device, repeats: int, batch: int, length: int) ->
         out[name] = {"params": sum(p.numel() for p in model.parameters())}
         steps[name] = _training_step(model, x, y)
         steps[name]()  # warm-up
+        out[name]["tuning_steps"] = warm_up_tuning(steps[name])
     times: dict[str, list[dict]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():

@@ -7,11 +7,17 @@ convolutions run AVX-512 at up to twice its speed, except at some shapes
 where they are 2.5 times slower; on an Intel Xeon both run AVX-512. A fixed
 rule measured on one machine is wrong on the other, so, as
 ``torch.backends.cudnn.benchmark`` does on GPUs, :func:`run` times the
-candidates on the calls that need them: the first ``TRIALS`` calls of each
-candidate for a key take turns (each call is real work and its result is
-used), then the candidate with the shortest of them serves every later call
-with that key (the minimum: noise from other work on the machine only adds
-time, and so does a first call's set-up). The candidates agree up to float rounding; a choice,
+candidates on the calls that need them: once the process has made ``SETTLE``
+calls here (the first candidate's: about one W-M11 training step),
+``WARMUP + TRIALS`` calls of each candidate take turns for each key (each
+call is real work and its result is used), then the candidate with the
+shortest of its last ``TRIALS`` serves every later call with that key. The
+first calls are not counted: in a process's first step memory is still being
+mapped and oneDNN sets up each shape (in W-M11's first step the first calls
+of the stem's oneDNN product took 2 to 7 ms, later ones 0.7 to 0.9, and
+trials that began there chose MKL's, 1.3 times slower); the minimum because
+noise from other work on the machine only adds time. :func:`pending` tells whether choices are still being
+made (a benchmark warms up until none are). The candidates agree up to float rounding; a choice,
 once made, stays for the process.
 
 While a key's candidates take turns, repeated calls may differ in the last
@@ -33,15 +39,20 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["choices", "forced", "reset", "run"]
+__all__ = ["calls", "choices", "forced", "pending", "reset", "run"]
 
 _R = TypeVar("_R")
 
-TRIALS = 3  # timed calls per candidate
+SETTLE = 1000  # calls of run() in the process before any trials (the first candidate's)
+WARMUP = 2  # calls per candidate not counted
+TRIALS = 3  # counted calls per candidate
 ENABLED = os.environ.get("WAVELET_NETWORKS_AUTOTUNE", "1") != "0"
 
 _lock = threading.Lock()
 _times: dict[Hashable, list[list[float]]] = {}
+_settling: set[Hashable] = set()  # keys called, chosen or not
+_last_call: dict[Hashable, int] = {}  # the call count at a key's latest call
+_count = 0  # calls of run() that took part in a choice
 _chosen: dict[Hashable, int] = {}
 _forced: int | None = None
 
@@ -60,11 +71,19 @@ def run(key: Hashable, candidates: Sequence[Callable[[], _R]]) -> _R:
     chosen = _chosen.get(key)
     if chosen is not None:
         return candidates[chosen]()
+    global _count
+    with _lock:
+        _settling.add(key)
+        _count += 1
+        _last_call[key] = _count
+        settling = _count <= SETTLE
+    if settling:
+        return candidates[0]()
     with _lock:
         times = _times.setdefault(key, [[] for _ in candidates])
         # the candidate with the fewest trials, counting those running in other threads
         i = min(range(len(candidates)), key=lambda c: len(times[c]))
-        if len(times[i]) >= TRIALS:  # every trial started, some still running:
+        if len(times[i]) >= WARMUP + TRIALS:  # every trial started, some still running:
             return_untimed = _best(times)  # the best so far, outside the trials
         else:
             return_untimed = None
@@ -78,16 +97,16 @@ def run(key: Hashable, candidates: Sequence[Callable[[], _R]]) -> _R:
     with _lock:
         times[i][slot] = elapsed
         finished = not any(math.isnan(t) for c in times for t in c)
-        if finished and all(len(c) >= TRIALS for c in times) and key not in _chosen:
+        if finished and all(len(c) >= WARMUP + TRIALS for c in times) and key not in _chosen:
             _chosen[key] = _best(times)
     return out
 
 
 def _best(times: list[list[float]]) -> int:
-    """The candidate of the shortest finished trial (none finished: the first)."""
+    """The candidate of the shortest finished counted trial (none finished: the first)."""
 
     def shortest(c: int) -> float:
-        return min((t for t in times[c] if not math.isnan(t)), default=math.inf)
+        return min((t for t in times[c][WARMUP:] if not math.isnan(t)), default=math.inf)
 
     return min(range(len(times)), key=shortest)
 
@@ -103,6 +122,21 @@ def forced(index: int) -> Iterator[None]:
         _forced = previous
 
 
+def calls() -> int:
+    """A count of the calls so far that took part in a choice (for :func:`pending`)."""
+    return _count
+
+
+def pending(since: int = 0) -> int:
+    """Keys whose choice is not made yet, of those called after ``calls()`` returned ``since``.
+
+    A benchmark warms up until ``pending(mark)`` is 0, ``mark = calls()`` taken
+    before each warm-up run.
+    """
+    with _lock:
+        return sum(key not in _chosen and _last_call[key] > since for key in _settling)
+
+
 def choices() -> dict[Hashable, int]:
     """The choice made per key so far: the index of the candidate that serves it."""
     with _lock:
@@ -111,6 +145,10 @@ def choices() -> dict[Hashable, int]:
 
 def reset() -> None:
     """Forget every timing and choice (e.g. after changing threads or the machine's load)."""
+    global _count
     with _lock:
+        _count = 0
         _times.clear()
+        _settling.clear()
+        _last_call.clear()
         _chosen.clear()

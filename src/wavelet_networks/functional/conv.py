@@ -38,7 +38,7 @@ from wavelet_networks._validation import (
     check_positive_int,
     check_signal,
 )
-from wavelet_networks.functional import _threads, itemwise
+from wavelet_networks.functional import _autotune, _threads, itemwise
 from wavelet_networks.functional._threads import batch_parallel
 from wavelet_networks.functional.fft import fft_block_size, fft_correlate
 from wavelet_networks.functional.kernels import kernel_extent, spline_kernel, window_geometry
@@ -273,20 +273,21 @@ class _DilatedProducts(torch.autograd.Function):
         return gz, gtaps, None
 
 
-PRODUCT_BACKWARD_TIME = 1024  # input time from which _DilatedConv's backward measured faster
+PRODUCT_BACKWARD_TIME = 0  # input time from which _DilatedConv (and its tuned backward) runs
 
 
 class _DilatedConv(torch.autograd.Function):
-    """oneDNN's dilated ``conv1d`` (stride 1, "valid") with a backward pass of matrix products.
+    """oneDNN's dilated ``conv1d`` (stride 1, "valid"), its backward as matrix products or
+    oneDNN's own, whichever measured faster per shape (:mod:`._autotune`).
 
-    ``dL/dz[:, :, d k : d k + T] += W_k^T g`` and ``dL/dW_k = sum_b g_b z_b[:, d k : d k + T]^T``,
-    ``K`` batched products each. On CPU (``benchmarks/ab_fast_paths.py --only
-    conv-backward``, forward+backward against oneDNN's own backward, two runs):
-    W-SampleCNN's ``G(3, 3, 90)`` 1.1 to 1.2 times faster; W-M11's second stage (1,378
-    time steps) 1.0 to 1.2 times, within the machine's noise in some comparisons; its
-    third stage (344 steps) no faster and its fourth (86 steps) 1.2 to 1.3 times
-    slower: hence ``PRODUCT_BACKWARD_TIME``. The second run is saved in
-    ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``.
+    The products: ``dL/dz[:, :, d k : d k + T] += W_k^T g`` and ``dL/dW_k = sum_b g_b
+    z_b[:, d k : d k + T]^T``, ``K`` batched products each (MKL's). On the Intel Xeon
+    (``benchmarks/ab_fast_paths.py --only conv-backward``, when this was a fixed rule,
+    saved in ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``) they were 1.1 to
+    1.2 times faster forward+backward for W-SampleCNN's ``G(3, 3, 90)`` and W-M11's
+    second stage, no faster at its third and 1.2 to 1.3 times slower at its fourth; on
+    the AMD EPYC (Zen 5), where MKL runs AVX2 and oneDNN AVX-512, oneDNN's is faster at
+    W-M11's shapes: hence the choice by timing.
     """
 
     @staticmethod
@@ -300,17 +301,31 @@ class _DilatedConv(torch.autograd.Function):
         z, weight = ctx.saved_tensors
         d, k = ctx.d, weight.shape[-1]
         batch, time = grad.shape[0], grad.shape[-1]
-        gz = gw = None
-        if ctx.needs_input_grad[0]:
-            gz = torch.zeros_like(z)
-            for i in range(k):
-                wt = weight[:, :, i].t().expand(batch, -1, -1)
-                gz[:, :, i * d : i * d + time].baddbmm_(wt, grad)
-        if ctx.needs_input_grad[1]:
-            gw = weight.new_empty(weight.shape)
-            for i in range(k):
-                zi = z[:, :, i * d : i * d + time].transpose(1, 2)
-                gw[:, :, i] = torch.bmm(grad, zi).sum(0)
+        mask = tuple(ctx.needs_input_grad[:2])
+
+        def products() -> tuple[Tensor | None, Tensor | None]:
+            gz = gw = None
+            if mask[0]:
+                gz = torch.zeros_like(z)
+                for i in range(k):
+                    wt = weight[:, :, i].t().expand(batch, -1, -1)
+                    gz[:, :, i * d : i * d + time].baddbmm_(wt, grad)
+            if mask[1]:
+                gw = weight.new_empty(weight.shape)
+                for i in range(k):
+                    zi = z[:, :, i * d : i * d + time].transpose(1, 2)
+                    gw[:, :, i] = torch.bmm(grad, zi).sum(0)
+            return gz, gw
+
+        def onednn() -> tuple[Tensor | None, Tensor | None]:
+            gz, gw, _ = torch.ops.aten.convolution_backward(
+                grad, z, weight, None, (1,), (0,), (d,), False, (0,), 1, (*mask, False)
+            )
+            return gz, gw
+
+        key = ("dilated-conv-backward", *z.shape, *weight.shape, d, mask, z.dtype,
+               torch.get_num_threads())  # fmt: skip
+        gz, gw = _autotune.run(key, (products, onednn))
         return gz, gw, None
 
 
