@@ -34,6 +34,20 @@ def test_quick_benchmark_runs_and_renders(tmp_path):
     assert "Process: " in text and "compiled loops" in text
 
 
+def test_the_matmul_reference_is_the_faster_library():
+    mm = bench.matmul_throughput(torch.device("cpu"), n=256, repeats=3)
+    rates = mm["by_library"]
+    assert "torch.mm" in rates and mm["macs_per_s"] == max(rates.values())
+    assert mm["library"] == max(rates, key=rates.get)
+    results = {
+        "machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "device": "cpu"},
+        "date": "2026-01-01",
+        "matmul": mm,
+    }
+    text = bench.render_markdown(results)
+    assert ("the faster of torch.mm" in text) == (len(rates) > 1)
+
+
 def test_results_without_process_settings_still_render():
     """Results written before the settings were recorded render without a settings line."""
     results = {
