@@ -212,6 +212,7 @@ def _factorized(
     product_backward = (
         group_taps is not None and stride == 1 and k > 1 and x.device.type == "cpu"
         and not torch.compiler.is_compiling() and x.shape[-1] >= PRODUCT_BACKWARD_TIME
+        and torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     )  # fmt: skip
     return [
         _DilatedProducts.apply(z, taps, d)
