@@ -301,7 +301,7 @@ def autotune(repeats: int) -> None:
 
 
 def conv_backward(repeats: int) -> None:
-    _group(repeats, (conv, "PRODUCT_BACKWARD_TIME"), 0, 10**12, ("products", "onednn"))
+    _group(repeats, (conv, "PRODUCT_BACKWARD_TIME"), 0, 10**12, ("tuned", "onednn"), tune=True)
 
 
 COMPARISONS = {

@@ -1,24 +1,22 @@
 """The faster of interchangeable implementations, chosen by timing their first calls.
 
-Which of MKL's matrix products and oneDNN's convolutions computes a dilated
-correlation faster depends on the CPU and on the shape. On AMD Zen 5, MKL's
-``sgemm`` runs its AVX2 code (half the machine's peak) while oneDNN's
-convolutions run AVX-512 at up to twice its speed, except at some shapes
-where they are 2.5 times slower; on an Intel Xeon both run AVX-512. A fixed
-rule measured on one machine is wrong on the other, so, as
-``torch.backends.cudnn.benchmark`` does on GPUs, :func:`run` times the
-candidates on the calls that need them: once the process has made ``SETTLE``
-calls here (the first candidate's: about one W-M11 training step),
-``WARMUP + TRIALS`` calls of each candidate take turns for each key (each
-call is real work and its result is used), then the candidate with the
-shortest of its last ``TRIALS`` serves every later call with that key. The
-first calls are not counted: in a process's first step memory is still being
-mapped and oneDNN sets up each shape (in W-M11's first step the first calls
-of the stem's oneDNN product took 2 to 7 ms, later ones 0.7 to 0.9, and
-trials that began there chose MKL's, 1.3 times slower); the minimum because
-noise from other work on the machine only adds time. :func:`pending` tells whether choices are still being
-made (a benchmark warms up until none are). The candidates agree up to float rounding; a choice,
-once made, stays for the process.
+Whether MKL's matrix products or oneDNN's (products and convolution
+backward) are faster depends on the CPU and on the shape. On AMD Zen 5,
+MKL's ``sgemm`` runs its AVX2 code, at half the speed of oneDNN's AVX-512;
+on an Intel Xeon both run AVX-512. A fixed rule measured on one machine is
+wrong on the other, so, as ``torch.backends.cudnn.benchmark`` does on GPUs,
+:func:`run` times the candidates on the calls that need them: once the
+process has made ``SETTLE`` calls here (the first candidate's: about one
+W-M11 training step), ``WARMUP + TRIALS`` calls of each candidate take
+turns for each key (each call is real work and its result is used), then
+the candidate with the shortest of its last ``TRIALS`` serves every later
+call with that key. The first calls are not counted: in a process's first
+step memory is still being mapped and oneDNN sets up each shape, and trials
+that began there chose MKL's product for the W-M11 stem, 1.3 times slower
+there; the minimum because noise from other work on the machine only adds
+time. :func:`pending` tells whether choices are still being made (a
+benchmark warms up until none are). The candidates agree up to float
+rounding; a choice, once made, stays for the process.
 
 While a key's candidates take turns, repeated calls may differ in the last
 bits. ``WAVELET_NETWORKS_AUTOTUNE=0`` in the environment (or ``ENABLED =
@@ -50,8 +48,7 @@ ENABLED = os.environ.get("WAVELET_NETWORKS_AUTOTUNE", "1") != "0"
 
 _lock = threading.Lock()
 _times: dict[Hashable, list[list[float]]] = {}
-_settling: set[Hashable] = set()  # keys called, chosen or not
-_last_call: dict[Hashable, int] = {}  # the call count at a key's latest call
+_last_call: dict[Hashable, int] = {}  # every key called: the call count at its latest call
 _count = 0  # calls of run() that took part in a choice
 _chosen: dict[Hashable, int] = {}
 _forced: int | None = None
@@ -73,7 +70,6 @@ def run(key: Hashable, candidates: Sequence[Callable[[], _R]]) -> _R:
         return candidates[chosen]()
     global _count
     with _lock:
-        _settling.add(key)
         _count += 1
         _last_call[key] = _count
         settling = _count <= SETTLE
@@ -134,7 +130,7 @@ def pending(since: int = 0) -> int:
     before each warm-up run.
     """
     with _lock:
-        return sum(key not in _chosen and _last_call[key] > since for key in _settling)
+        return sum(key not in _chosen and last > since for key, last in _last_call.items())
 
 
 def choices() -> dict[Hashable, int]:
@@ -149,6 +145,5 @@ def reset() -> None:
     with _lock:
         _count = 0
         _times.clear()
-        _settling.clear()
         _last_call.clear()
         _chosen.clear()

@@ -158,9 +158,9 @@ class Taps(NamedTuple):
 # (``span`` ``(M C_in, n + d (K - 1))``), and the two gradients: as K matrix products
 # each (MKL's, torch.mm) or, where oneDNN applies, as one product of oneDNN's with the
 # K shifted copies of span (im2col, ``(K M C_in, n)``), whichever measured faster for
-# the shape (functional._autotune). On the AMD EPYC (Zen 5) development machine,
-# single-threaded at W-M11's shapes: 78 to 103 GMAC/s against MKL's 40 to 48 forward
-# and for the weight gradient; for the input gradient 18 to 95 against 46 to 50.
+# the shape (functional._autotune). On the AMD EPYC (Zen 5) development machine W-M11's
+# group layers ran 1.11 to 1.73 times faster forward+backward than on MKL's alone
+# (benchmarks/ab_fast_paths.py --only autotune).
 def _key(name: str, span: Tensor, n: int, w: Taps, d: int) -> tuple:
     return (name, *span.shape, n, *w.taps.shape, d, span.dtype, torch.get_num_threads())
 
