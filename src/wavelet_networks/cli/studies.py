@@ -21,14 +21,16 @@ intra-op thread unless OMP_NUM_THREADS is set, as `wavelet-networks fit` does.
 """
 
 SCALE_DESCRIPTION = """\
-Does scale equivariance pay? Train a wavelet network and its baseline at the
-original time scale of a data set (default: w-small-cnn and small-cnn on the
-embedded ACSF1 data, packaged config `default`), then test both on the test
-set resampled by each factor (band-limited resampling, wn.testing.resample;
->1 stretches, <1 compresses; back to the original length by centred crop or
-zero padding). Prints the accuracy per factor and model and writes
-scale_study.json, scale_study.md and scale_study.png (accuracy against factor,
-log axis) to --out.
+Does scale equivariance pay? Train networks at the original time scale of a
+data set (default: w-small-cnn, its CNN twin small-cnn, small-cnn trained with
+resampling augmentation over [0.5, 2], and the scale-robust w-small-cnn-robust,
+on the embedded ACSF1 data, packaged config `default`; `--config forda` for
+FordA), then test them on the test set resampled by each factor (band-limited
+resampling, wn.testing.resample; >1 stretches, <1 compresses; back to the
+original length by centred crop or zero padding, or --length resampled).
+Prints the accuracy per factor and model, and how often the prediction equals
+the factor-1 prediction, and writes scale_study.json, scale_study.md and
+scale_study.png (accuracy against factor, log axis) to --out.
 """ + COMMON_EPILOG_NOTE
 
 COMPARE_DESCRIPTION = """\
@@ -109,7 +111,9 @@ def scale_study_command(args: list[str]) -> int:
     """``wavelet-networks scale-study [options]``."""
     from wavelet_networks.studies.scale import (
         DEFAULT_FACTORS,
+        DEFAULT_MODELS,
         format_scale_table,
+        parse_model_spec,
         run_scale_study,
     )
 
@@ -120,8 +124,9 @@ def scale_study_command(args: list[str]) -> int:
         "  wavelet-networks scale-study --config urbansound8k_w-m11 --models w-m11,m11 "
         "--data.root /data/UrbanSound8K",
     )
-    p.add_argument("--models", default="w-small-cnn,small-cnn",
-                   help="comma-separated registry names (default: w-small-cnn,small-cnn)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help="comma-separated registry names; NAME@LO-HI trains NAME with "
+                   "--data.augment_resample LO,HI (default: " + ",".join(DEFAULT_MODELS) + ")")
     p.add_argument("--factors", default=",".join(f"{f:g}" for f in DEFAULT_FACTORS),
                    help="test-set resampling factors (default: 0.5,0.71,1,1.41,2)")
     p.add_argument("--length", choices=("same", "resampled"), default="same",
@@ -136,6 +141,11 @@ def scale_study_command(args: list[str]) -> int:
     models = [m.strip() for m in ns.models.split(",") if m.strip()]
     if not models:
         raise CLIError("--models: no model given")
+    for spec in models:
+        try:
+            parse_model_spec(spec)
+        except ValueError as exc:
+            raise CLIError(f"--models: {exc}") from None
     _threads_for(ns.config)
     result = run_scale_study(
         models=models, factors=_floats(ns.factors), seeds=_ints(ns.seeds, "seeds"),

@@ -77,7 +77,7 @@ class FolderDataModule(AudioClipDataModule):
         val_fraction, test_fraction: per-class shares when there is no
             ``split`` column.
         batch_size, num_workers, on_error, cache, cache_dir, cache_dtype,
-        train_crop, seed: as for
+        train_crop, seed, augment_resample: as for
             :class:`~wavelet_networks.data.urbansound8k.UrbanSound8KDataModule`.
     """
 
@@ -102,6 +102,7 @@ class FolderDataModule(AudioClipDataModule):
         cache_dtype: str = "float16",
         train_crop: str = "random",
         seed: int = 0,
+        augment_resample: str | None = None,
     ) -> None:
         if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
             raise ValueError("val_fraction and test_fraction must be >= 0 and sum to < 1")
@@ -120,6 +121,7 @@ class FolderDataModule(AudioClipDataModule):
             cache_dtype=cache_dtype,
             train_crop=train_crop,
             seed=seed,
+            augment_resample=augment_resample,
         )
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

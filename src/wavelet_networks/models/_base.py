@@ -20,6 +20,8 @@ from torch import Tensor, nn
 
 from wavelet_networks import nn as wnn
 from wavelet_networks._validation import check_signal
+from wavelet_networks.functional.scale_pooling import scale_pool_halfwidths
+from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d
 
 __all__ = ["Step", "ZooModel", "length_steps", "receptive_field"]
 
@@ -66,8 +68,9 @@ def length_steps(model: nn.Module) -> list[Step]:
     """The convolutions and poolings of ``model`` in registration (= forward) order.
 
     Understands ``nn.Conv1d``, ``nn.MaxPool1d``, ``nn.AvgPool1d`` and the
-    library's ``LiftingConv1d``, ``GroupConv1d``, ``TimeMaxPool`` and
-    ``TimeAvgPool``; it tracks the number of scales to size group kernels at
+    library's ``LiftingConv1d``, ``GroupConv1d``, ``TimeMaxPool``,
+    ``TimeAvgPool`` and ``ScaleMaxPool1d`` (its extent: the window at the
+    coarsest scale); it tracks the number of scales to size group kernels at
     their coarsest scale. Raises ValueError if a group layer would run out of
     scales.
     """
@@ -88,6 +91,9 @@ def length_steps(model: nn.Module) -> list[Step]:
         elif isinstance(m, (wnn.TimeMaxPool, wnn.TimeAvgPool)):
             k, s, p = m.kernel_size, m.stride, m.padding
             steps.append(Step(name, _conv_length(k, s, p, 1), k, s))
+        elif isinstance(m, ScaleMaxPool1d):
+            windows = scale_pool_halfwidths(scales or 1, m.kernel_size, m.base)
+            steps.append(Step(name, _same_length(m.stride), 2 * windows[-1] + 1, m.stride))
         elif isinstance(m, wnn.LiftingConv1d):
             _check_same(m, name)
             scales = m.num_scales

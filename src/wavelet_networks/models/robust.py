@@ -1,0 +1,351 @@
+"""Scale-robust wavelet networks: dilation equivariance kept from the input to the logits.
+
+The zoo's wavelet networks are equivariant layer by layer, yet their logits
+change under a dilation of the input: fixed time pools cover half as much of
+the signal's own time at the dilated input's matching scale, and the heads
+pool over the one or two scales left after the crops, which a dilation pushes
+off the grid (docs/scale_robust.md measures both). The variants here change
+three things and keep the rest of each architecture:
+
+- every time pool is a :class:`~wavelet_networks.nn.ScaleMaxPool1d` (window
+  proportional to the scale, the same stride at every scale);
+- the crops leave at least five scales for the head: more lifting scales or
+  group convolutions spanning fewer scales (``M = 2`` in the W-M-nets);
+- the head reads out with :class:`~wavelet_networks.nn.ScaleReadout` (mean
+  over time, then a tapered mean over scales) followed by a linear map,
+  instead of the max over scales.
+
+Optional, per model: ``cosets=2`` also runs the features on the input
+compressed by ``sqrt(2)`` and interleaves the two scale axes before the
+readout (a base-``sqrt(2)`` grid, so half-octave dilations shift it too), and
+``oversample=2`` resamples the input to twice its rate first, so that content
+near the Nyquist frequency does not land on the finest scale only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from wavelet_networks import nn as wnn
+from wavelet_networks.functional.scale_pooling import scale_readout_weights
+from wavelet_networks.models._base import ZooModel, init_he_uniform
+from wavelet_networks.models.mnets import EPS, INPUT_LENGTH, PLANS, RES_BLOCKS, SAMPLE_RATE
+from wavelet_networks.models.registry import ModelCard, register
+from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
+
+__all__ = ["ScaleRobustMixin", "WResMNetRobust", "WMNetRobust", "WSmallCNNRobust"]
+
+
+def _check_options(cosets: int, oversample: int, readout: str) -> None:
+    if cosets not in (1, 2):
+        raise ValueError(f"cosets must be 1 (dyadic grid) or 2 (half octaves), got {cosets!r}")
+    if isinstance(oversample, bool) or oversample not in (1, 2):
+        raise ValueError(f"oversample must be 1 or 2, got {oversample!r}")
+    ScaleReadout(readout)  # checks the name
+
+
+class ScaleRobustMixin:
+    """The input handling and readout shared by the scale-robust models.
+
+    Subclasses define ``features`` (``(B, C_in, T) -> (B, C, S, T')``),
+    ``head`` (``(B, C) -> (B, num_classes)``) and set ``cosets``,
+    ``oversample`` and ``readout``.
+    """
+
+    features: nn.Module
+    head: nn.Module
+    cosets: int
+    oversample: int
+    readout: str
+
+    def readout_features(self, x: Tensor) -> Tensor:
+        r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
+
+        With ``cosets = 2`` the features of ``x`` and of ``x`` compressed by
+        ``sqrt(2)`` (scale ``s_j`` of the latter sees what scale
+        ``sqrt(2) s_j`` of ``x`` sees) are interleaved into one axis of
+        ``2 S`` scales ``1, sqrt(2), 2, 2 sqrt(2), ...`` before the weights
+        over scales are applied.
+        """
+        from wavelet_networks.testing import resample
+
+        if self.oversample > 1:
+            x = resample(x, self.oversample)
+        maps = [self.features(x).mean(dim=-1)]
+        if self.cosets == 2:
+            maps.append(self.features(resample(x, 2**-0.5)).mean(dim=-1))
+        h = torch.stack(maps, dim=-1).flatten(2)  # (B, C, S * cosets), scales in order
+        if self.readout == "max":
+            return h.amax(dim=-1)
+        return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
+
+
+# --------------------------------------------------------------------------- small model
+class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
+    """Scale-robust twin of ``small-cnn``: ``w-small-cnn`` with equivariant pools and readout.
+
+    Layers (``c1, c2, c3`` = ``channels``, ``SP(4)`` = :class:`ScaleMaxPool1d`)::
+
+        L(8 scales, 15 taps, c1) BN ReLU SP(4)
+        G(3 scales, 7 taps, c2) BN ReLU SP(4)     (crop: 8 -> 6 scales)
+        G(1, 3 taps, c3) BN ReLU
+        mean over time, tapered mean over the 6 scales, dropout, linear
+
+    Shapes: ``(batch, in_channels, time) -> (batch, num_classes)`` for any
+    ``time >= 1``.
+
+    Args:
+        num_classes: logits.
+        in_channels: channels of the input series.
+        channels: output channels of the lifting and the two group layers.
+        kernel_sizes: time taps of the three layers.
+        num_scales: lifting scales (``num_scales - scale_kernel_size + 1`` reach the head).
+        scale_kernel_size: scales spanned by the first group conv.
+        pool: window at scale 0 and stride of the two scale-proportional pools.
+        dropout: dropout before the linear head.
+        readout: weights over scales, "taper", "mean" or "max".
+        cosets: 2 adds the half-octave coset (input compressed by ``sqrt(2)``).
+        oversample: resample the input to this many times its rate first (1 or 2).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 1,
+        channels: tuple[int, int, int] = (22, 44, 48),
+        kernel_sizes: tuple[int, int, int] = (15, 7, 3),
+        num_scales: int = 8,
+        scale_kernel_size: int = 3,
+        pool: int = 4,
+        dropout: float = 0.2,
+        readout: str = "taper",
+        cosets: int = 1,
+        oversample: int = 1,
+    ) -> None:
+        super().__init__()
+        _check_options(cosets, oversample, readout)
+        if num_scales - scale_kernel_size + 1 < 1:
+            raise ValueError(
+                f"num_scales ({num_scales}) must be >= scale_kernel_size ({scale_kernel_size})"
+            )
+        self.in_channels = in_channels
+        self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        c1, c2, c3 = channels
+        k1, k2, k3 = kernel_sizes
+        self.features = nn.Sequential(
+            wnn.LiftingConv1d(in_channels, c1, k1, num_scales=num_scales),
+            wnn.GroupBatchNorm(c1),
+            nn.ReLU(inplace=True),
+            ScaleMaxPool1d(pool),
+            wnn.GroupConv1d(c1, c2, k2, scale_kernel_size=scale_kernel_size),
+            wnn.GroupBatchNorm(c2),
+            nn.ReLU(inplace=True),
+            ScaleMaxPool1d(pool),
+            wnn.GroupConv1d(c2, c3, k3, scale_kernel_size=1),
+            wnn.GroupBatchNorm(c3),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected input of shape (batch, {self.in_channels}, time), got {tuple(x.shape)}"
+            )
+        return self.head(self.readout_features(x))
+
+
+# --------------------------------------------------------------------------- W-M-nets
+def _drop(p: float) -> list[nn.Module]:
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    return [nn.Dropout(p)] if p > 0 else []
+
+
+def _robust_stem(in_channels: int, c: int, num_scales: int, kernel_size: int,
+                 dropout: float) -> list[nn.Module]:
+    """L(S, K, C) at stride 1, SP(4), BN, ReLU, SP(4): the stem of W-M-nets, pools made proportional."""
+    return [
+        wnn.LiftingConv1d(in_channels, c, kernel_size, num_scales=num_scales),
+        ScaleMaxPool1d(4),
+        wnn.GroupBatchNorm(c, eps=EPS),
+        nn.ReLU(inplace=True),
+        *_drop(dropout),
+        ScaleMaxPool1d(4),
+    ]
+
+
+class WMNetRobust(ScaleRobustMixin, ZooModel):
+    """Scale-robust W-M-net (W-M3, W-M5, W-M11, W-M18).
+
+    As :class:`~wavelet_networks.models.mnets.WMNet`, with every ``P(4)`` a
+    ``SP(4)`` (:class:`ScaleMaxPool1d`), crop layers spanning
+    ``scale_kernel_size = 2`` scales (9 lifting scales reach the head as 8,
+    6, 5 and 5 for W-M3, W-M5, W-M11, W-M18) and the head
+    ``ScaleReadout`` then a linear map (no bias), instead of a group conv and
+    the max over scales::
+
+        L(9, 79, C), SP(4), BN, ReLU, SP(4)
+        stage i: G(M, 3, w) BN ReLU, [G(1, 3, w) BN ReLU] x (len(stage) - 1), SP(4)
+        mean over time, tapered mean over scales, linear
+
+    Args: as :class:`~wavelet_networks.models.mnets.WMNet` (``head_scales``
+    dropped), plus ``readout``, ``cosets`` and ``oversample`` (see
+    :class:`WSmallCNNRobust`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        plan: tuple[tuple[int, ...], ...],
+        pool_last: bool,
+        channels: int,
+        dropout: float = 0.0,
+        num_scales: int = 9,
+        scale_kernel_size: int = 2,
+        kernel_size: int = 79,
+        readout: str = "taper",
+        cosets: int = 1,
+        oversample: int = 1,
+        name: str = "w-m-net-robust",
+    ) -> None:
+        super().__init__(num_classes, in_channels, INPUT_LENGTH)
+        _check_options(cosets, oversample, readout)
+        self.zoo_name = name
+        self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
+        c_in = channels
+        for i, stage in enumerate(plan):
+            for j, mult in enumerate(stage):
+                c = channels * mult
+                m = scale_kernel_size if j == 0 else 1
+                layers += [wnn.GroupConv1d(c_in, c, 3, scale_kernel_size=m)]
+                layers += [wnn.GroupBatchNorm(c, eps=EPS), nn.ReLU(inplace=True), *_drop(dropout)]
+                c_in = c
+            if pool_last or i < len(plan) - 1:
+                layers.append(ScaleMaxPool1d(4))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, num_classes, bias=False)
+        init_he_uniform(self)
+        self._finish()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.head(self.readout_features(x))
+
+
+class WResMNetRobust(ScaleRobustMixin, ZooModel):
+    """Scale-robust W-M34-res: residual blocks of W-M34-res, SP(4) pools, M = 2, tapered readout.
+
+    The first block of every stage crops the scale axis by ``M - 1 = 1``
+    (9 -> 8 -> 7 -> 6 -> 5 scales at the head).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 1,
+        channels: int = 46,
+        dropout: float = 0.0,
+        num_scales: int = 9,
+        scale_kernel_size: int = 2,
+        kernel_size: int = 79,
+        blocks: tuple[int, ...] = RES_BLOCKS,
+        readout: str = "taper",
+        cosets: int = 1,
+        oversample: int = 1,
+    ) -> None:
+        from wavelet_networks.models.mnets import WResBlock
+
+        super().__init__(num_classes, in_channels, INPUT_LENGTH)
+        _check_options(cosets, oversample, readout)
+        self.zoo_name = "w-m34-res-robust"
+        self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
+        c_in = channels
+        for i, n in enumerate(blocks):
+            c = channels * 2**i
+            for j in range(n):
+                layers += [WResBlock(c_in, c, scale_kernel_size if j == 0 else 1),
+                           *_drop(dropout)]
+                c_in = c
+            if i < len(blocks) - 1:
+                layers.append(ScaleMaxPool1d(4))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, num_classes, bias=False)
+        init_he_uniform(self)
+        self._finish()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.head(self.readout_features(x))
+
+
+# --------------------------------------------------------------------------- registry
+_NOTES = (
+    "Scale-robust variant (models/robust.py): scale-proportional max pools SP(4) "
+    "(window 4 * 2**j at scale j, same stride), at least 5 scales at the head, readout = "
+    "mean over time then a tapered (Hann) mean over scales, then linear. Overrides also: "
+    "readout ('taper', 'mean', 'max'), cosets (2: add the half-octave coset), oversample (2: "
+    "input at twice its rate)."
+)
+_ROBUST_WIDTH = {"m3": 184, "m5": 91, "m11": 56, "m18": 60}
+
+
+def _register_mnet(key: str) -> None:
+    plan, pool_last = PLANS[key]
+    name = f"w-{key}-robust"
+
+    def build(
+        num_classes: int,
+        in_channels: int = 1,
+        channels: int = _ROBUST_WIDTH[key],
+        dropout: float = 0.0,
+        num_scales: int = 9,
+        scale_kernel_size: int = 2,
+        kernel_size: int = 79,
+        readout: str = "taper",
+        cosets: int = 1,
+        oversample: int = 1,
+    ) -> WMNetRobust:
+        return WMNetRobust(num_classes, in_channels, plan, pool_last, channels, dropout,
+                           num_scales, scale_kernel_size, kernel_size, readout, cosets,
+                           oversample, name=name)
+
+    build.__name__ = name.replace("-", "_")
+    build.__doc__ = f"Build {name.upper()} (see :class:`WMNetRobust`)."
+    register(ModelCard(
+        name=name, family="wavelet", paper="this project (scale-robust variant of W-"
+        f"{key.upper()}, Romero et al. 2024)", twin=key, sample_rate=SAMPLE_RATE,
+        input_length=INPUT_LENGTH, notes=f"C = {_ROBUST_WIDTH[key]}. " + _NOTES,
+        extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+    ))(build)
+
+
+for _key in PLANS:
+    _register_mnet(_key)
+
+
+@register(ModelCard(
+    name="w-m34-res-robust", family="wavelet",
+    paper="this project (scale-robust variant of W-M34-res, Romero et al. 2024)",
+    twin="m34-res", sample_rate=SAMPLE_RATE, input_length=INPUT_LENGTH,
+    notes="C = 46. " + _NOTES, extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+))
+def w_m34_res_robust(num_classes: int, in_channels: int = 1, **overrides) -> WResMNetRobust:
+    """Build W-M34-res-robust (see :class:`WResMNetRobust`)."""
+    return WResMNetRobust(num_classes, in_channels, **overrides)
+
+
+@register(ModelCard(
+    name="w-small-cnn-robust", family="wavelet",
+    paper="this project: scale-robust default model (not from the paper)",
+    twin="small-cnn", input_length=1460,
+    notes="w-small-cnn with 8 lifting scales, scale-proportional pools and a tapered "
+    "readout over 6 scales; parameter-matched to small-cnn. " + _NOTES,
+))
+def w_small_cnn_robust(num_classes: int, in_channels: int = 1, **overrides) -> WSmallCNNRobust:
+    """Build :class:`WSmallCNNRobust`."""
+    return WSmallCNNRobust(num_classes, in_channels, **overrides)
