@@ -159,9 +159,11 @@ def scale_readout(x: Tensor, scale: str = "taper") -> Tensor:
     scale falls off one end of the grid and an unseen one comes in at the
     other. With ``scale="mean"`` (``w_j = 1/S``) the change is
     ``(x_new - x_lost) / S``; ``scale="taper"`` (:func:`scale_readout_weights`)
-    gives the end scales small weights, so the change is small whenever the
-    features vary smoothly over scale; ``scale="max"`` is the paper's head
-    (``max_j``), invariant only while no channel peaks at an end scale.
+    gives the two end scales small weights, so what happens there (the new and
+    the lost scale, and the finest scale's aliasing) counts little; a feature
+    that varies over the whole scale axis moves either readout alike.
+    ``scale="max"`` is the paper's head (``max_j``), invariant only while no
+    channel peaks at an end scale.
     """
     check_group(x)
     check_choice(scale, "scale", READOUT_SCALE_MODES)
