@@ -95,8 +95,9 @@ def _forwarded(extra: list[str], prog: str) -> list[str]:
 
 
 def _threads_for(config: str) -> None:
-    """The packaged default config trains tiny models: one intra-op thread, as ``fit`` does."""
-    if config in ("default", "default.yaml"):
+    """The packaged default and FordA configs train tiny models: one intra-op thread, as
+    ``fit`` does."""
+    if config in ("default", "default.yaml", "forda", "forda.yaml"):
         from wavelet_networks.cli.fit import _one_thread_unless_set
 
         _one_thread_unless_set()

@@ -13,13 +13,16 @@ three things and keep the rest of each architecture:
   group convolutions spanning fewer scales (``M = 2`` in the W-M-nets);
 - the head reads out with :class:`~wavelet_networks.nn.ScaleReadout` (mean
   over time, then a tapered mean over scales) followed by a linear map,
-  instead of the max over scales.
+  instead of the max over scales;
+- half octaves (``cosets=2``, the default): the features also run on the
+  input compressed by ``sqrt(2)``, and the two scale axes are interleaved
+  before the readout into one base-``sqrt(2)`` axis, which a dilation by
+  ``sqrt(2)`` shifts by one step (``cosets=1``: the dyadic grid alone, about
+  0.6 times the cost).
 
-Optional, per model: ``cosets=2`` also runs the features on the input
-compressed by ``sqrt(2)`` and interleaves the two scale axes before the
-readout (a base-``sqrt(2)`` grid, so half-octave dilations shift it too), and
-``oversample=2`` resamples the input to twice its rate first, so that content
-near the Nyquist frequency does not land on the finest scale only.
+Optional: ``oversample=2`` resamples the input to twice its rate first, so
+that content near the Nyquist frequency, which a compression pushes below the
+finest scale, stays on the grid (twice the cost).
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         pool: window at scale 0 and stride of the two scale-proportional pools.
         dropout: dropout before the linear head.
         readout: weights over scales, "taper", "mean" or "max".
-        cosets: 2 adds the half-octave coset (input compressed by ``sqrt(2)``).
+        cosets: 2 (default) adds the half-octave coset (input compressed by
+            ``sqrt(2)``); 1: the dyadic grid only.
         oversample: resample the input to this many times its rate first (1 or 2).
     """
 
@@ -120,7 +124,7 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         pool: int = 4,
         dropout: float = 0.2,
         readout: str = "taper",
-        cosets: int = 1,
+        cosets: int = 2,
         oversample: int = 1,
     ) -> None:
         super().__init__()
@@ -207,7 +211,7 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
         scale_kernel_size: int = 2,
         kernel_size: int = 79,
         readout: str = "taper",
-        cosets: int = 1,
+        cosets: int = 2,
         oversample: int = 1,
         name: str = "w-m-net-robust",
     ) -> None:
@@ -254,7 +258,7 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
         kernel_size: int = 79,
         blocks: tuple[int, ...] = RES_BLOCKS,
         readout: str = "taper",
-        cosets: int = 1,
+        cosets: int = 2,
         oversample: int = 1,
     ) -> None:
         from wavelet_networks.models.mnets import WResBlock
@@ -307,7 +311,7 @@ def _register_mnet(key: str) -> None:
         scale_kernel_size: int = 2,
         kernel_size: int = 79,
         readout: str = "taper",
-        cosets: int = 1,
+        cosets: int = 2,
         oversample: int = 1,
     ) -> WMNetRobust:
         return WMNetRobust(num_classes, in_channels, plan, pool_last, channels, dropout,
