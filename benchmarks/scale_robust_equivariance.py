@@ -86,6 +86,13 @@ def profile(model: nn.Module, x: Tensor, other: Tensor) -> dict:
             errs = _matching(h, h_d)
             rows.append({"layer": f"{name}: {type(layer).__name__}", "scales": h.shape[2],
                          "per_scale": errs, "max": max(errs)})
+    # The readout at matching scales: time means of the last feature maps, scale j of x
+    # against scale j + 1 of D x; the spread between the series of the batch as its floor.
+    m, m_d = h.mean(dim=-1), h_d.mean(dim=-1)
+    spread = m - m.mean(dim=0, keepdim=True)
+    at_scales = [_relative(m_d[:, :, j + 1], m[:, :, j]) for j in range(m.shape[2] - 1)]
+    vs_spread = [((m_d[:, :, j + 1] - m[:, :, j]).norm() / spread[:, :, j].norm()).item()
+                 for j in range(m.shape[2] - 1)]
     robust = hasattr(model, "readout_features")
     if robust:
         r, r_d, r_o = (model.readout_features(v) for v in (x, x_d, other))
@@ -94,6 +101,8 @@ def profile(model: nn.Module, x: Tensor, other: Tensor) -> dict:
     z, z_d, z_o = model(x), model(x_d), model(other)
     return {
         "layers": rows,
+        "readout_at_scales": at_scales,
+        "readout_at_scales_vs_spread": vs_spread,
         "readout": {"error": _relative(r_d, r), "floor": _relative(r_o, r)},
         "logits": {"error": _relative(z_d, z), "floor": _relative(z_o, z)},
         "prediction_kept": (z_d.argmax(-1) == z.argmax(-1)).float().mean().item(),
@@ -151,15 +160,20 @@ def measure_trained(ckpt: str, cutoff: float, batch: int) -> dict:
 
 
 def _summary(name: str, runs: list[dict], what: str) -> dict:
+    med = statistics.median
     layers = []
     for i, row in enumerate(runs[0]["layers"]):
         maxima = [r["layers"][i]["max"] for r in runs]
         layers.append({"layer": row["layer"], "scales": row["scales"],
                        "max_over_scales": statistics.median(maxima),
                        "finest": statistics.median(r["layers"][i]["per_scale"][0] for r in runs)})
-    med = statistics.median
+    def per_scale(key: str) -> list[float]:
+        return [med(v) for v in zip(*(r[key] for r in runs), strict=True)]
+
     return {
         "model": name, "inputs": what, "layers": layers,
+        "readout_at_scales": per_scale("readout_at_scales"),
+        "readout_at_scales_vs_spread": per_scale("readout_at_scales_vs_spread"),
         "readout_error": med(r["readout"]["error"] for r in runs),
         "readout_floor": med(r["readout"]["floor"] for r in runs),
         "logits_error": med(r["logits"]["error"] for r in runs),
@@ -172,11 +186,14 @@ def to_markdown(results: list[dict]) -> str:
     lines = []
     for res in results:
         lines += [f"**{res['model']}** ({res['inputs']})", "",
-                  "| layer | scales | error, finest matching scale | error, worst scale |",
+                  "| layer | scales | error, finest matching scale | error, worst matching scale |",
                   "|---|---:|---:|---:|"]
         lines += [f"| {r['layer']} | {r['scales']} | {r['finest']:.3f} | "
                   f"{r['max_over_scales']:.3f} |" for r in res["layers"]]
-        lines += [f"| readout (invariant features) | | {res['readout_error']:.3f} "
+        at, vs = res["readout_at_scales"], res["readout_at_scales_vs_spread"]
+        lines += [f"| readout per scale (time means) | {len(at) + 1} | {at[0]:.3f} "
+                  f"({vs[0]:.2f} of the spread) | {max(at):.3f} ({max(vs):.2f}) |",
+                  f"| readout, pooled over scales | | {res['readout_error']:.3f} "
                   f"(floor {res['readout_floor']:.3f}) | |",
                   f"| logits | | {res['logits_error']:.3f} (floor {res['logits_floor']:.3f}) "
                   f"| |", "",
