@@ -37,7 +37,7 @@ from wavelet_networks.models.mnets import EPS, INPUT_LENGTH, PLANS, RES_BLOCKS, 
 from wavelet_networks.models.registry import ModelCard, register
 from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
 
-__all__ = ["ScaleRobustMixin", "WResMNetRobust", "WMNetRobust", "WSmallCNNRobust"]
+__all__ = ["ScaleRobustMixin", "WMNetRobust", "WResMNetRobust", "WSmallCNNRobust"]
 
 
 def _check_options(cosets: int, oversample: int, readout: str) -> None:

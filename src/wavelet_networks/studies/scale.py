@@ -40,12 +40,12 @@ __all__ = [
     "DEFAULT_MODELS",
     "evaluate_resampled",
     "evaluate_speeds",
-    "parse_model_spec",
-    "speed_accuracies",
     "factor_key",
     "format_scale_table",
+    "parse_model_spec",
     "resample_to_length",
     "run_scale_study",
+    "speed_accuracies",
 ]
 
 #: Resampling factors of the study: half an octave apart, 0.5 .. 2.
