@@ -10,6 +10,7 @@ from wavelet_networks.nn.pooling import (
     TimeAvgPool,
     TimeMaxPool,
 )
+from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
 from wavelet_networks.nn.stem import LiftingStem
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "LiftingConvMaxPool1d",
     "LiftingStem",
     "ScaleMaxPool",
+    "ScaleMaxPool1d",
     "ScaleMeanPool",
+    "ScaleReadout",
     "TimeAvgPool",
     "TimeMaxPool",
 ]
