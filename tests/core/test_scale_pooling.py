@@ -10,12 +10,12 @@ from torch import nn
 
 import wavelet_networks as wn
 from wavelet_networks.functional.scale_pooling import (
-    scale_max_pool,
     scale_pool_halfwidths,
+    scale_proportional_max_pool,
     scale_readout,
     scale_readout_weights,
 )
-from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
+from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool, ScaleReadout
 from wavelet_networks.testing import bandlimited_noise, dilation_error, translation_error
 
 
@@ -48,7 +48,7 @@ CASES = [  # (kernel_size, stride, base, scales, time)
 @pytest.mark.parametrize(("k", "stride", "base", "scales", "time"), CASES)
 def test_values_and_gradients_match_the_definition(k, stride, base, scales, time):
     x = torch.randn(2, 3, scales, time, dtype=torch.float64, requires_grad=True)
-    y = scale_max_pool(x, k, stride, base)
+    y = scale_proportional_max_pool(x, k, stride, base)
     values, args = direct_pool(x.detach(), k, stride, base)
     assert y.shape == values.shape
     assert torch.equal(y.detach(), values)
@@ -61,14 +61,14 @@ def test_values_and_gradients_match_the_definition(k, stride, base, scales, time
 
 def test_gradcheck():
     x = torch.randn(1, 2, 4, 29, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: scale_max_pool(t, 4), (x,))
+    assert torch.autograd.gradcheck(lambda t: scale_proportional_max_pool(t, 4), (x,))
 
 
 def test_window_grows_with_the_scale():
     # One spike: scale j sees it in every output whose window reaches it (h_j = 2 * 2**j).
     x = torch.zeros(1, 1, 4, 64)
     x[..., 32] = 1.0
-    y = scale_max_pool(x, 4)
+    y = scale_proportional_max_pool(x, 4)
     for j, h in enumerate([2, 4, 8, 16]):
         hit = torch.nonzero(y[0, 0, j]).flatten() * 4
         assert hit.min() == 32 - (h // 4) * 4 and hit.max() == 32 + (h // 4) * 4
@@ -77,10 +77,10 @@ def test_window_grows_with_the_scale():
 
 def test_layer_wraps_the_function_and_reports_its_settings():
     x = torch.randn(2, 3, 4, 50)
-    pool = ScaleMaxPool1d(4)
-    assert torch.equal(pool(x), scale_max_pool(x, 4))
+    pool = ScaleProportionalMaxPool(4)
+    assert torch.equal(pool(x), scale_proportional_max_pool(x, 4))
     assert pool.stride == 4 and "kernel_size=4, stride=4, base=2" in repr(pool)
-    assert ScaleMaxPool1d(3, 2).stride == 2
+    assert ScaleProportionalMaxPool(3, 2).stride == 2
 
 
 def lift_and_pool(pool: nn.Module) -> nn.Module:
@@ -90,7 +90,7 @@ def lift_and_pool(pool: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("shift", [4, 8, -12])
 def test_translation_equivariant_by_multiples_of_the_stride(shift):
     x = torch.randn(2, 1, 512)
-    assert translation_error(lift_and_pool(ScaleMaxPool1d(4)), x, shift) < 1e-6
+    assert translation_error(lift_and_pool(ScaleProportionalMaxPool(4)), x, shift) < 1e-6
 
 
 def test_dilation_equivariant_where_a_fixed_pool_is_not():
@@ -98,7 +98,7 @@ def test_dilation_equivariant_where_a_fixed_pool_is_not():
     torch.manual_seed(0)
     x = bandlimited_noise((2, 1, 2048), 0.25, torch.Generator().manual_seed(1))
     torch.manual_seed(2)
-    proportional = lift_and_pool(ScaleMaxPool1d(4)).double()
+    proportional = lift_and_pool(ScaleProportionalMaxPool(4)).double()
     fixed = nn.Sequential(*list(proportional)[:2], wn.nn.TimeMaxPool(4)).double()
     err_prop = dilation_error(proportional, x, per_scale=True)
     err_fixed = dilation_error(fixed, x, per_scale=True)
@@ -108,13 +108,13 @@ def test_dilation_equivariant_where_a_fixed_pool_is_not():
 
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match=r"\(batch, channels, scales, time\)"):
-        scale_max_pool(torch.randn(2, 3, 50), 4)
+        scale_proportional_max_pool(torch.randn(2, 3, 50), 4)
     with pytest.raises(ValueError, match="kernel_size"):
-        scale_max_pool(torch.randn(1, 1, 2, 10), 0)
+        scale_proportional_max_pool(torch.randn(1, 1, 2, 10), 0)
     with pytest.raises(ValueError, match="stride"):
-        ScaleMaxPool1d(4, stride=0)
+        ScaleProportionalMaxPool(4, stride=0)
     with pytest.raises(ValueError, match="base"):
-        ScaleMaxPool1d(4, base=1.0)
+        ScaleProportionalMaxPool(4, base=1.0)
     with pytest.raises(ValueError, match="scale must be one of"):
         ScaleReadout("median")
 

@@ -31,7 +31,7 @@ from wavelet_networks.functional.pooling import (
     time_avg_pool,
     time_max_pool,
 )
-from wavelet_networks.functional.scale_pooling import scale_max_pool, scale_readout
+from wavelet_networks.functional.scale_pooling import scale_proportional_max_pool, scale_readout
 from wavelet_networks.functional.stem import lifting_stem
 
 __all__ = [
@@ -47,8 +47,8 @@ __all__ = [
     "lifting_conv1d",
     "lifting_conv_max_pool1d",
     "lifting_stem",
-    "scale_max_pool",
     "scale_pool",
+    "scale_proportional_max_pool",
     "scale_readout",
     "spline_kernel",
     "time_avg_pool",

@@ -3,7 +3,7 @@ r"""Pooling that follows the scale of group features: scale-proportional time po
 A max pool with the same window at every scale breaks dilation equivariance:
 under a dilation by ``base`` the features of scale ``j`` move to scale
 ``j + 1`` and stretch by ``base`` in time, where a fixed window covers
-``1 / base`` as much of the signal's own time. :func:`scale_max_pool` gives
+``1 / base`` as much of the signal's own time. :func:`scale_proportional_max_pool` gives
 scale ``j`` a window ``kernel_size * base**j`` long (centred, at the same
 stride at every scale), so the dilated input's pooled features are the
 original's, shifted by one scale and stretched in time.
@@ -24,20 +24,25 @@ from torch import Tensor
 from wavelet_networks._validation import check_choice, check_group, check_positive_int
 from wavelet_networks.grid import check_base
 
-__all__ = ["READOUT_SCALE_MODES", "scale_max_pool", "scale_pool_halfwidths", "scale_readout",
-           "scale_readout_weights"]
+__all__ = [
+    "READOUT_SCALE_MODES",
+    "scale_pool_halfwidths",
+    "scale_proportional_max_pool",
+    "scale_readout",
+    "scale_readout_weights",
+]
 
 READOUT_SCALE_MODES = ("mean", "max", "taper")
 
 
 def scale_pool_halfwidths(num_scales: int, kernel_size: int, base: float = 2.0) -> list[int]:
-    """Half-widths ``h_j = floor(kernel_size * base**j / 2)`` of :func:`scale_max_pool`'s windows."""
+    """Half-widths ``h_j = floor(kernel_size * base**j / 2)`` of the pool's windows per scale."""
     check_positive_int(num_scales, "num_scales")
     check_positive_int(kernel_size, "kernel_size")
     return [math.floor(kernel_size * base**j / 2 + 1e-9) for j in range(num_scales)]
 
 
-def scale_max_pool(
+def scale_proportional_max_pool(
     x: Tensor, kernel_size: int, stride: int | None = None, base: float = 2.0
 ) -> Tensor:
     r"""Max pool over time whose window grows with the scale: the dilation-equivariant pool.
@@ -73,7 +78,7 @@ def scale_max_pool(
     check_positive_int(stride, "stride")
     check_base(base)
     halfwidths = scale_pool_halfwidths(x.shape[2], kernel_size, base)
-    return _ScaleMaxPool.apply(x, tuple(halfwidths), stride)
+    return _ScaleProportionalMaxPool.apply(x, tuple(halfwidths), stride)
 
 
 def _window_argmax(x: Tensor, halfwidths: tuple[int, ...], stride: int) -> Tensor:
@@ -115,8 +120,8 @@ def _window_argmax(x: Tensor, halfwidths: tuple[int, ...], stride: int) -> Tenso
     return torch.stack(out, dim=2)
 
 
-class _ScaleMaxPool(torch.autograd.Function):
-    """:func:`scale_max_pool`: maxima by doubling, gradients scattered to the arg-maxima."""
+class _ScaleProportionalMaxPool(torch.autograd.Function):
+    """:func:`scale_proportional_max_pool`: maxima from blocks, gradients to the arg-maxima."""
 
     @staticmethod
     def forward(ctx, x, halfwidths, stride):  # type: ignore[override]

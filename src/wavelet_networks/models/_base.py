@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from wavelet_networks import nn as wnn
 from wavelet_networks._validation import check_signal
 from wavelet_networks.functional.scale_pooling import scale_pool_halfwidths
-from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d
+from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool
 
 __all__ = ["Step", "ZooModel", "length_steps", "receptive_field"]
 
@@ -69,7 +69,7 @@ def length_steps(model: nn.Module) -> list[Step]:
 
     Understands ``nn.Conv1d``, ``nn.MaxPool1d``, ``nn.AvgPool1d`` and the
     library's ``LiftingConv1d``, ``GroupConv1d``, ``TimeMaxPool``,
-    ``TimeAvgPool`` and ``ScaleMaxPool1d`` (its extent: the window at the
+    ``TimeAvgPool`` and ``ScaleProportionalMaxPool`` (its extent: the window at the
     coarsest scale); it tracks the number of scales to size group kernels at
     their coarsest scale. Raises ValueError if a group layer would run out of
     scales.
@@ -91,7 +91,7 @@ def length_steps(model: nn.Module) -> list[Step]:
         elif isinstance(m, (wnn.TimeMaxPool, wnn.TimeAvgPool)):
             k, s, p = m.kernel_size, m.stride, m.padding
             steps.append(Step(name, _conv_length(k, s, p, 1), k, s))
-        elif isinstance(m, ScaleMaxPool1d):
+        elif isinstance(m, ScaleProportionalMaxPool):
             windows = scale_pool_halfwidths(scales or 1, m.kernel_size, m.base)
             steps.append(Step(name, _same_length(m.stride), 2 * windows[-1] + 1, m.stride))
         elif isinstance(m, wnn.LiftingConv1d):

@@ -7,7 +7,7 @@ pool over the one or two scales left after the crops, which a dilation pushes
 off the grid (docs/scale_robust.md measures both). The variants here change
 three things and keep the rest of each architecture:
 
-- every time pool is a :class:`~wavelet_networks.nn.ScaleMaxPool1d` (window
+- every time pool is a :class:`~wavelet_networks.nn.ScaleProportionalMaxPool` (window
   proportional to the scale, the same stride at every scale);
 - the crops leave at least five scales for the head: more lifting scales or
   group convolutions spanning fewer scales (``M = 2`` in the W-M-nets);
@@ -35,7 +35,7 @@ from wavelet_networks.functional.scale_pooling import scale_readout_weights
 from wavelet_networks.models._base import ZooModel, init_he_uniform
 from wavelet_networks.models.mnets import EPS, INPUT_LENGTH, PLANS, RES_BLOCKS, SAMPLE_RATE
 from wavelet_networks.models.registry import ModelCard, register
-from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
+from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool, ScaleReadout
 
 __all__ = ["ScaleRobustMixin", "WMNetRobust", "WResMNetRobust", "WSmallCNNRobust"]
 
@@ -88,7 +88,7 @@ class ScaleRobustMixin:
 class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
     """Scale-robust twin of ``small-cnn``: ``w-small-cnn`` with equivariant pools and readout.
 
-    Layers (``c1, c2, c3`` = ``channels``, ``SP(4)`` = :class:`ScaleMaxPool1d`)::
+    Layers (``c1, c2, c3`` = ``channels``, ``SP(4)`` = :class:`ScaleProportionalMaxPool`)::
 
         L(8 scales, 15 taps, c1) BN ReLU SP(4)
         G(3 scales, 7 taps, c2) BN ReLU SP(4)     (crop: 8 -> 6 scales)
@@ -141,11 +141,11 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
             wnn.LiftingConv1d(in_channels, c1, k1, num_scales=num_scales),
             wnn.GroupBatchNorm(c1),
             nn.ReLU(inplace=True),
-            ScaleMaxPool1d(pool),
+            ScaleProportionalMaxPool(pool),
             wnn.GroupConv1d(c1, c2, k2, scale_kernel_size=scale_kernel_size),
             wnn.GroupBatchNorm(c2),
             nn.ReLU(inplace=True),
-            ScaleMaxPool1d(pool),
+            ScaleProportionalMaxPool(pool),
             wnn.GroupConv1d(c2, c3, k3, scale_kernel_size=1),
             wnn.GroupBatchNorm(c3),
             nn.ReLU(inplace=True),
@@ -169,14 +169,14 @@ def _drop(p: float) -> list[nn.Module]:
 
 def _robust_stem(in_channels: int, c: int, num_scales: int, kernel_size: int,
                  dropout: float) -> list[nn.Module]:
-    """L(S, K, C) at stride 1, SP(4), BN, ReLU, SP(4): the stem of W-M-nets, pools made proportional."""
+    """L(S, K, C) at stride 1, SP(4), BN, ReLU, SP(4): the W-M-nets' stem, proportional pools."""
     return [
         wnn.LiftingConv1d(in_channels, c, kernel_size, num_scales=num_scales),
-        ScaleMaxPool1d(4),
+        ScaleProportionalMaxPool(4),
         wnn.GroupBatchNorm(c, eps=EPS),
         nn.ReLU(inplace=True),
         *_drop(dropout),
-        ScaleMaxPool1d(4),
+        ScaleProportionalMaxPool(4),
     ]
 
 
@@ -184,7 +184,7 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
     """Scale-robust W-M-net (W-M3, W-M5, W-M11, W-M18).
 
     As :class:`~wavelet_networks.models.mnets.WMNet`, with every ``P(4)`` a
-    ``SP(4)`` (:class:`ScaleMaxPool1d`), crop layers spanning
+    ``SP(4)`` (:class:`ScaleProportionalMaxPool`), crop layers spanning
     ``scale_kernel_size = 2`` scales (9 lifting scales reach the head as 8,
     6, 5 and 5 for W-M3, W-M5, W-M11, W-M18) and the head
     ``ScaleReadout`` then a linear map (no bias), instead of a group conv and
@@ -229,7 +229,7 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
                 layers += [wnn.GroupBatchNorm(c, eps=EPS), nn.ReLU(inplace=True), *_drop(dropout)]
                 c_in = c
             if pool_last or i < len(plan) - 1:
-                layers.append(ScaleMaxPool1d(4))
+                layers.append(ScaleProportionalMaxPool(4))
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, num_classes, bias=False)
         init_he_uniform(self)
@@ -276,7 +276,7 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
                            *_drop(dropout)]
                 c_in = c
             if i < len(blocks) - 1:
-                layers.append(ScaleMaxPool1d(4))
+                layers.append(ScaleProportionalMaxPool(4))
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, num_classes, bias=False)
         init_he_uniform(self)

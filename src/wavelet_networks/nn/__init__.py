@@ -10,7 +10,7 @@ from wavelet_networks.nn.pooling import (
     TimeAvgPool,
     TimeMaxPool,
 )
-from wavelet_networks.nn.scale_pooling import ScaleMaxPool1d, ScaleReadout
+from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool, ScaleReadout
 from wavelet_networks.nn.stem import LiftingStem
 
 __all__ = [
@@ -24,8 +24,8 @@ __all__ = [
     "LiftingConvMaxPool1d",
     "LiftingStem",
     "ScaleMaxPool",
-    "ScaleMaxPool1d",
     "ScaleMeanPool",
+    "ScaleProportionalMaxPool",
     "ScaleReadout",
     "TimeAvgPool",
     "TimeMaxPool",

@@ -7,21 +7,21 @@ from torch import Tensor, nn
 from wavelet_networks._validation import check_choice, check_positive_int
 from wavelet_networks.functional.scale_pooling import (
     READOUT_SCALE_MODES,
-    scale_max_pool,
+    scale_proportional_max_pool,
     scale_readout,
 )
 from wavelet_networks.grid import check_base
 
-__all__ = ["ScaleMaxPool1d", "ScaleReadout"]
+__all__ = ["ScaleProportionalMaxPool", "ScaleReadout"]
 
 
-class ScaleMaxPool1d(nn.Module):
+class ScaleProportionalMaxPool(nn.Module):
     r"""Max pool over time with a window proportional to the scale (dilation-equivariant).
 
     .. math:: y(n, s_j) = \max_{|\tau - n r| \le h_j} x(\tau, s_j),
         \qquad h_j = \lfloor k\, \text{base}^j / 2 \rfloor
 
-    See :func:`~wavelet_networks.functional.scale_pooling.scale_max_pool`.
+    See :func:`~wavelet_networks.functional.scale_pooling.scale_proportional_max_pool`.
     Shapes: ``(B, C, S, T) -> (B, C, S, ceil(T / stride))``.
 
     Args:
@@ -41,7 +41,7 @@ class ScaleMaxPool1d(nn.Module):
         self.base = float(base)
 
     def forward(self, x: Tensor) -> Tensor:
-        return scale_max_pool(x, self.kernel_size, self.stride, self.base)
+        return scale_proportional_max_pool(x, self.kernel_size, self.stride, self.base)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, base={self.base:g}"
