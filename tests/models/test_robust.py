@@ -129,3 +129,27 @@ def test_bad_options_raise_clear_errors():
         build("w-small-cnn-robust", 2)(torch.randn(2, 500))
     with pytest.raises(ValueError, match="w-m11-robust input"):
         narrow("w-m11-robust")(torch.randn(2, 2, 500))
+
+
+def test_coset_pass_uses_running_statistics_in_training():
+    from wavelet_networks.models.robust import _running_statistics
+
+    # Batch-norm running statistics come from the input's own pass only, as with cosets=1.
+    x = torch.randn(4, 1, 300)
+    stats = {}
+    for cosets in (1, 2):
+        torch.manual_seed(0)
+        model = build("w-small-cnn-robust", 2, cosets=cosets).train()
+        model(x)
+        stats[cosets] = [b.clone() for b in model.buffers()]
+    assert all(torch.equal(a, b) for a, b in zip(stats[1], stats[2], strict=True))
+    # In training, the compressed pass computes what it computes in evaluation.
+    features = model.features
+    with torch.no_grad():
+        evaluated = features.eval()(x)
+        features.train()
+        with _running_statistics(features):
+            trained = features(x)
+        assert torch.equal(trained, evaluated)
+        assert all(m.training for m in features.modules())
+        assert not torch.equal(features(x), evaluated)  # outside: batch statistics

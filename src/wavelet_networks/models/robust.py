@@ -27,6 +27,9 @@ finest scale, stays on the grid (twice the cost).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
@@ -69,7 +72,11 @@ class ScaleRobustMixin:
         ``sqrt(2)`` (scale ``s_j`` of the latter sees what scale
         ``sqrt(2) s_j`` of ``x`` sees) are interleaved into one axis of
         ``2 S`` scales ``1, sqrt(2), 2, 2 sqrt(2), ...`` before the weights
-        over scales are applied.
+        over scales are applied. The compressed pass normalises with the batch
+        norms' running statistics, in training as in evaluation: with batch
+        statistics of its own in training, it would be normalised differently
+        at test time (where both passes share the running statistics); on
+        FordA the validation loss then jumps between epochs.
         """
         from wavelet_networks.testing import resample
 
@@ -77,11 +84,26 @@ class ScaleRobustMixin:
             x = resample(x, self.oversample)
         maps = [self.features(x).mean(dim=-1)]
         if self.cosets == 2:
-            maps.append(self.features(resample(x, 2**-0.5)).mean(dim=-1))
+            with _running_statistics(self.features):
+                maps.append(self.features(resample(x, 2**-0.5)).mean(dim=-1))
         h = torch.stack(maps, dim=-1).flatten(2)  # (B, C, S * cosets), scales in order
         if self.readout == "max":
             return h.amax(dim=-1)
         return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
+
+
+@contextmanager
+def _running_statistics(module: nn.Module) -> Iterator[None]:
+    """Batch norms of ``module`` normalise with their running statistics (and leave them)."""
+    norms = [m for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.training = True
 
 
 # --------------------------------------------------------------------------- small model
