@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from wavelet_networks.models import build, card
@@ -79,7 +80,8 @@ def profile(model: nn.Module, x: Tensor, other: Tensor) -> dict:
     model.eval()
     x_d = resample(x, 2)
     rows = []
-    h, h_d = x, x_d
+    over = getattr(model, "oversample", 1)  # the robust models' features see the resampled input
+    h, h_d = (x, x_d) if over == 1 else (resample(x, over), resample(x_d, over))
     for name, layer in _layers(model):
         h, h_d = layer(h), layer(h_d)
         if h.dim() == 4 and h.shape[2] > 1:
@@ -141,8 +143,9 @@ def measure_random(name: str, length: int, cutoff: float, batch: int, seeds: int
         x = bandlimited_noise((batch, 1, length), cutoff, g, dtype=torch.float32)
         other = bandlimited_noise((batch, 1, length), cutoff, g, dtype=torch.float32)
         runs.append(profile(model, x, other))
-    return _summary(name, runs, f"random weights, band-limited noise ({cutoff} Nyquist), "
-                    f"{length} samples, batch {batch}, {seeds} seeds")
+    options = "".join(f", {k}={v}" for k, v in overrides.items())
+    return _summary(name + options, runs, f"random weights, band-limited noise ({cutoff} "
+                    f"Nyquist), {length} samples, batch {batch}, {seeds} seeds")
 
 
 def measure_trained(ckpt: str, cutoff: float, batch: int) -> dict:
@@ -166,7 +169,9 @@ def _summary(name: str, runs: list[dict], what: str) -> dict:
         maxima = [r["layers"][i]["max"] for r in runs]
         layers.append({"layer": row["layer"], "scales": row["scales"],
                        "max_over_scales": statistics.median(maxima),
-                       "finest": statistics.median(r["layers"][i]["per_scale"][0] for r in runs)})
+                       "finest": statistics.median(r["layers"][i]["per_scale"][0] for r in runs),
+                       "coarsest": statistics.median(r["layers"][i]["per_scale"][-1]
+                                                     for r in runs)})
     def per_scale(key: str) -> list[float]:
         return [med(v) for v in zip(*(r[key] for r in runs), strict=True)]
 
@@ -186,17 +191,18 @@ def to_markdown(results: list[dict]) -> str:
     lines = []
     for res in results:
         lines += [f"**{res['model']}** ({res['inputs']})", "",
-                  "| layer | scales | error, finest matching scale | error, worst matching scale |",
-                  "|---|---:|---:|---:|"]
-        lines += [f"| {r['layer']} | {r['scales']} | {r['finest']:.3f} | "
+                  "| layer | scales | error at the finest matching scale | coarsest | worst |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['layer']} | {r['scales']} | {r['finest']:.3f} | {r['coarsest']:.3f} | "
                   f"{r['max_over_scales']:.3f} |" for r in res["layers"]]
         at, vs = res["readout_at_scales"], res["readout_at_scales_vs_spread"]
         lines += [f"| readout per scale (time means) | {len(at) + 1} | {at[0]:.3f} "
-                  f"({vs[0]:.2f} of the spread) | {max(at):.3f} ({max(vs):.2f}) |",
+                  f"({vs[0]:.2f} of the spread) | {at[-1]:.3f} ({vs[-1]:.2f}) | "
+                  f"{max(at):.3f} ({max(vs):.2f}) |",
                   f"| readout, pooled over scales | | {res['readout_error']:.3f} "
-                  f"(floor {res['readout_floor']:.3f}) | |",
+                  f"(floor {res['readout_floor']:.3f}) | | |",
                   f"| logits | | {res['logits_error']:.3f} (floor {res['logits_floor']:.3f}) "
-                  f"| |", "",
+                  f"| | |", "",
                   f"Prediction unchanged by the dilation: {res['prediction_kept']:.2f} of the "
                   "inputs.", ""]
     return "\n".join(lines)
@@ -212,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="random initialisations per model")
     p.add_argument("--channels", type=int, default=None,
                    help="base width override for the W-M-nets (default: the zoo's)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option of the models, e.g. oversample=2 (YAML value)")
     p.add_argument("--ckpt", action="append", default=[], help="trained checkpoint(s) instead")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--threads", type=int, default=1)
@@ -226,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.models:
             length = args.length or card(name).input_length
             overrides = {"channels": args.channels} if args.channels else {}
+            for item in args.override:
+                key, _, value = item.partition("=")
+                overrides[key] = yaml.safe_load(value)
             results.append(measure_random(name, length, args.cutoff, args.batch, args.seeds,
                                           overrides))
             print(f"{name}: readout {results[-1]['readout_error']:.4f} "

@@ -66,8 +66,19 @@ class ScaleRobustMixin:
     readout: str
 
     def readout_features(self, x: Tensor) -> Tensor:
-        r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
+        """``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
 
+        The weighted mean (``readout``) of :meth:`scale_profile` over its scale axis.
+        """
+        h = self.scale_profile(x)
+        if self.readout == "max":
+            return h.amax(dim=-1)
+        return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
+
+    def scale_profile(self, x: Tensor) -> Tensor:
+        r"""``(B, C_in, T) -> (B, C, S * cosets)``: the features averaged over time, per scale.
+
+        A dilation of ``x`` by 2 shifts the last axis by ``cosets`` steps.
         With ``cosets = 2`` the features of ``x`` and of ``x`` compressed by
         ``sqrt(2)`` (scale ``s_j`` of the latter sees what scale
         ``sqrt(2) s_j`` of ``x`` sees) are interleaved into one axis of
@@ -86,10 +97,7 @@ class ScaleRobustMixin:
         if self.cosets == 2:
             with _running_statistics(self.features):
                 maps.append(self.features(resample(x, 2**-0.5)).mean(dim=-1))
-        h = torch.stack(maps, dim=-1).flatten(2)  # (B, C, S * cosets), scales in order
-        if self.readout == "max":
-            return h.amax(dim=-1)
-        return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
+        return torch.stack(maps, dim=-1).flatten(2)  # (B, C, S * cosets), scales in order
 
 
 @contextmanager
