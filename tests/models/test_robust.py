@@ -155,3 +155,27 @@ def test_coset_pass_uses_running_statistics_in_training():
         assert torch.equal(trained, evaluated)
         assert all(m.training for m in features.modules())
         assert not torch.equal(features(x), evaluated)  # outside: batch statistics
+
+
+def test_readout_subtracts_the_empty_input():
+    x = torch.randn(3, 1, 400)
+    torch.manual_seed(0)
+    model = build("w-small-cnn-robust", 2).train()
+    torch.manual_seed(0)
+    plain = build("w-small-cnn-robust", 2, cosets=1).train()
+    model(x)
+    plain.features(x)  # the input's own pass: what updates the running statistics
+    for a, b in zip(model.buffers(), plain.buffers(), strict=True):
+        assert torch.equal(a, b)
+    model.eval()
+    with torch.no_grad():
+        assert model.readout_features(torch.zeros(2, 1, 400)).abs().max() < 1e-6
+        assert model.readout_features(x).abs().max() > 0
+        expected = model.scale_profile(x) - model.scale_profile(torch.zeros(1, 1, 400))
+        from wavelet_networks.functional.scale_pooling import scale_readout_weights
+
+        w = scale_readout_weights(expected.shape[-1], "taper")
+        assert torch.allclose(model.readout_features(x), expected @ w, atol=1e-5)
+        off = build("w-small-cnn-robust", 2, subtract_empty=False).eval()
+        off.load_state_dict(model.state_dict())
+        assert torch.allclose(off.readout_features(x), model.scale_profile(x) @ w, atol=1e-5)

@@ -56,7 +56,7 @@ class ScaleRobustMixin:
 
     Subclasses define ``features`` (``(B, C_in, T) -> (B, C, S, T')``),
     ``head`` (``(B, C) -> (B, num_classes)``) and set ``cosets``,
-    ``oversample`` and ``readout``.
+    ``oversample``, ``readout`` and ``subtract_empty``.
     """
 
     features: nn.Module
@@ -64,13 +64,31 @@ class ScaleRobustMixin:
     cosets: int
     oversample: int
     readout: str
+    subtract_empty: bool
 
     def readout_features(self, x: Tensor) -> Tensor:
-        """``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
+        r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
 
-        The weighted mean (``readout``) of :meth:`scale_profile` over its scale axis.
+        The weighted mean (``readout``) over scales of :meth:`scale_profile`
+        minus the profile of an empty input of the same length
+        (``subtract_empty``)::
+
+            r(x) = sum_j w_j (p_j(x) - p_j(0))
+
+        At scales the signal does not reach (coarser than its length, or, after
+        a compression, finer than its samples' spacing allows) the features
+        hold only what batch norm's shift and the zero padding past the ends
+        make of nothing, a constant that grows as the input gets shorter; a
+        dilation brings such a scale into the readout at one end. Subtracting
+        the empty input's profile (computed with the batch norms' running
+        statistics, like the coset pass) leaves about zero there. The
+        subtraction is equivariant: the empty input of length ``2 T`` is the
+        dilated empty input of length ``T``.
         """
         h = self.scale_profile(x)
+        if self.subtract_empty:
+            with _running_statistics(self.features):
+                h = h - self.scale_profile(x.new_zeros(1, *x.shape[1:]))
         if self.readout == "max":
             return h.amax(dim=-1)
         return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
@@ -126,12 +144,9 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         mean over time, tapered mean over the 5 scales (10 with the half-octave coset),
         dropout, linear
 
-    Seven scales (1 to 64) rather than more: at coarser scales the kernels
-    reach far beyond the signal (15 taps at scale 128 span 1,900 samples),
-    their features are made of the zero padding at the borders and grow as
-    the input gets shorter, and a compression by 2 brings such a scale in at
-    the coarse end of the readout (on FordA with 8 scales one seed of three
-    fell to 0.72 at factor 0.5).
+    Seven scales (1 to 64): at scale 64 the 15 taps already span 1,150
+    samples, more than FordA's 500 or ACSF1's 1,460; coarser scales would add
+    cost and features made of the zero padding past the signal's ends.
 
     Shapes: ``(batch, in_channels, time) -> (batch, num_classes)`` for any
     ``time >= 1``.
@@ -149,6 +164,8 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         cosets: 2 (default) adds the half-octave coset (input compressed by
             ``sqrt(2)``); 1: the dyadic grid only.
         oversample: resample the input to this many times its rate first (1 or 2).
+        subtract_empty: read out the features minus those of an empty input of
+            the same length (see :meth:`ScaleRobustMixin.readout_features`).
     """
 
     def __init__(
@@ -164,6 +181,7 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
+        subtract_empty: bool = True,
     ) -> None:
         super().__init__()
         _check_options(cosets, oversample, readout)
@@ -173,6 +191,7 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
             )
         self.in_channels = in_channels
         self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        self.subtract_empty = bool(subtract_empty)
         c1, c2, c3 = channels
         k1, k2, k3 = kernel_sizes
         self.features = nn.Sequential(
@@ -251,12 +270,14 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
+        subtract_empty: bool = True,
         name: str = "w-m-net-robust",
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         _check_options(cosets, oversample, readout)
         self.zoo_name = name
         self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        self.subtract_empty = bool(subtract_empty)
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
         for i, stage in enumerate(plan):
@@ -298,6 +319,7 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
+        subtract_empty: bool = True,
     ) -> None:
         from wavelet_networks.models.mnets import WResBlock
 
@@ -305,6 +327,7 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
         _check_options(cosets, oversample, readout)
         self.zoo_name = "w-m34-res-robust"
         self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        self.subtract_empty = bool(subtract_empty)
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
         for i, n in enumerate(blocks):
@@ -329,9 +352,9 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
 _NOTES = (
     "Scale-robust variant (models/robust.py): scale-proportional max pools SP(4) "
     "(window 4 * 2**j at scale j, same stride), at least 5 scales at the head, readout = "
-    "mean over time then a tapered (Hann) mean over scales, then linear. Overrides also: "
-    "readout ('taper', 'mean', 'max'), cosets (2: add the half-octave coset), oversample (2: "
-    "input at twice its rate)."
+    "mean over time then a tapered (Hann) mean over scales of the features minus those of an "
+    "empty input, then linear. Overrides also: readout ('taper', 'mean', 'max'), cosets (2: "
+    "half-octave coset, 1: none), oversample (2: input at twice its rate), subtract_empty."
 )
 _ROBUST_WIDTH = {"m3": 184, "m5": 91, "m11": 56, "m18": 60}
 
@@ -351,10 +374,11 @@ def _register_mnet(key: str) -> None:
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
+        subtract_empty: bool = True,
     ) -> WMNetRobust:
         return WMNetRobust(num_classes, in_channels, plan, pool_last, channels, dropout,
                            num_scales, scale_kernel_size, kernel_size, readout, cosets,
-                           oversample, name=name)
+                           oversample, subtract_empty, name=name)
 
     build.__name__ = name.replace("-", "_")
     build.__doc__ = f"Build {name.upper()} (see :class:`WMNetRobust`)."
