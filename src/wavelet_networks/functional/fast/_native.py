@@ -1,24 +1,24 @@
 """Compiled loops for the memory-bound inner work (``_native.c``), built once per machine.
 
-- The fused lifting (:mod:`~wavelet_networks.functional.pooled`) pools every
+- The fused lifting (:mod:`~wavelet_networks.functional.fast.pooled`) pools every
   matrix product while it is in cache, and in the backward pass forms the
   weight gradient from the windows' maxima alone (:func:`pool_grad`; or
   writes the pooled gradient back into the product's shape, :func:`unpool`).
   In torch operations each passes over the product several times (a
   tournament of ``maximum`` and comparisons; zeros and a scatter); here
   once, a tile of windows at a time.
-- The fused stem's work (:mod:`~wavelet_networks.functional.stem`) inside the
+- The fused stem's work (:mod:`~wavelet_networks.functional.fast.stem`) inside the
   same loops: the batch statistics and the second pool of each tile of pooled
   values, and in the backward pass the gradient at those values.
 - The smoothing steps of the "a trous" cascade and their adjoint
-  (:mod:`~wavelet_networks.functional.smoothing`): one pass instead of one
+  (:mod:`~wavelet_networks.functional.fast.cascade`): one pass instead of one
   per tap.
-- Max pooling over time (:mod:`~wavelet_networks.functional.pooling`) with
+- Max pooling over time (:mod:`~wavelet_networks.functional.fast.pooling`) with
   one-byte offsets.
 
 They are plain C on raw pointers, so building them takes the C compiler about
 a second and needs no torch headers; ctypes calls them and releases the GIL,
-so the batch threads of :mod:`~wavelet_networks.functional._threads` run them
+so the batch threads of :mod:`~wavelet_networks.functional.fast._threads` run them
 in parallel. Each caller keeps its torch-operation path, used where the loops
 do not apply (no compiler, another dtype or device, ``torch.compile``);
 ``tests/core/test_native.py`` checks that both give the same results.
@@ -35,7 +35,6 @@ same. ``WAVELET_NETWORKS_NATIVE=0`` turns the loops off.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
@@ -45,13 +44,13 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from wavelet_networks import settings
 from wavelet_networks._machine import cpu_features, default_cache_dir
 
 __all__ = [
@@ -67,16 +66,12 @@ __all__ = [
     "time_max",
     "time_unmax",
     "unpool",
-    "use_native",
 ]
 
 SOURCE = Path(__file__).with_name("_native.c")
 FLAGS = ("-O3", "-shared", "-fPIC")
 NATIVE = ("-march=native",)  # the widest vectors this CPU has; dropped where not accepted
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
-
-_enabled = True  # see use_native
-
 
 def _compiler() -> str | None:
     return (
@@ -179,23 +174,13 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
-@contextlib.contextmanager
-def use_native(enabled: bool) -> Iterator[None]:
-    """Turn the compiled loops on or off in this process (for tests and A/B measurements)."""
-    global _enabled
-    before, _enabled = _enabled, enabled
-    try:
-        yield
-    finally:
-        _enabled = before
-
-
 def available(dtype: torch.dtype, device: torch.device) -> bool:
-    """Whether the compiled loops apply to tensors of this type (and are turned on).
+    """Whether the compiled loops apply to tensors of this type (and are turned on:
+    ``wavelet_networks.settings``, ``native``).
 
     Not while ``torch.compile`` traces: the torch operations are what it can fuse.
     """
-    if not _enabled or torch.compiler.is_compiling():
+    if not settings.current().native or torch.compiler.is_compiling():
         return False
     return device.type == "cpu" and dtype in DTYPES and library() is not None
 
@@ -254,13 +239,15 @@ def _ptr(t: Tensor | None) -> int | None:
 
 
 def _channels_last(t: Tensor) -> bool:
-    """Whether ``(C, n)`` rows are one contiguous ``(n, C)`` block."""
-    return t.stride(0) == 1 and t.stride(1) == t.shape[0]
+    """Whether ``(C, n)`` rows are one contiguous ``(n, C)`` block (the stride of an axis of
+    length one is never used)."""
+    c, n = t.shape
+    return (c == 1 or t.stride(0) == 1) and (n == 1 or t.stride(1) == c)
 
 
 def _rows_layout(t: Tensor) -> bool:
     """Whether ``(C, n)`` rows are time contiguous or channels last (the two the loops take)."""
-    return t.stride(1) == 1 or _channels_last(t)
+    return t.shape[1] == 1 or t.stride(1) == 1 or _channels_last(t)
 
 
 def _check(status: int) -> None:

@@ -1,11 +1,10 @@
 """Dense matrix products on the CPU: MKL's or oneDNN's, whichever measured faster.
 
 ``torch.mm`` on the CPU is MKL's ``sgemm``, which on AMD processors runs its
-AVX2 code: on the AMD EPYC (Zen 5) development machine a 4096^3 matmul ran at
-89 GMAC/s on two cores, and oneDNN's matrix product (the one torch's oneDNN
+AVX2 code: on a 2-core AMD EPYC (Zen 5) a 4096^3 matmul ran at 89 GMAC/s, and oneDNN's matrix product (the one torch's oneDNN
 linear layer calls) at 188 (``wavelet-networks bench``, its matmul reference);
 on Intel both run AVX-512. :func:`mm` times both on its first calls per shape
-(:mod:`~wavelet_networks.functional._autotune`) and keeps the faster.
+(:mod:`~wavelet_networks.functional.fast._autotune`) and keeps the faster.
 oneDNN takes float32 (and lower precisions) only; float64, other devices and
 builds without oneDNN use ``torch.mm``.
 """
@@ -15,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wavelet_networks.functional import _autotune
+from wavelet_networks.functional.fast import _autotune
 
 __all__ = ["linear", "mm", "onednn_available", "onednn_weight"]
 

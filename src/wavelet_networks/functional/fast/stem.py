@@ -26,137 +26,78 @@ backward pass the gradient of the pooled lifting is
 pool took its maximum and the ReLU passed it) and the bars means over batch,
 scales and time: a sparse term plus an affine function of ``m`` per channel,
 formed row by row inside the lifting's backward pass (see
-:mod:`~wavelet_networks.functional.pooled`).
+:mod:`~wavelet_networks.functional.fast.pooled`).
 
-With the compiled loops (:mod:`~wavelet_networks.functional._native`) this
+With the compiled loops (:mod:`~wavelet_networks.functional.fast._native`) this
 work happens inside the lifting's pooling loop, a tile of pooled values at a
 time while it is in cache: the statistics (each tile summed around a shift
 near the mean, the tiles in float64 and the products merged as Chan et al.),
 the second pool, and backward the gradient at the pooled values; the pooled
 lifting is kept channels last, the order its values come in. Without them
 the same runs as torch operations, one row (batch item and scale) at a time:
-the ``stem-native`` comparison of ``benchmarks/ab_fast_paths.py`` measures
-both.
+``benchmarks/ab_fast_paths.py --only stem-native`` measures both.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from wavelet_networks._validation import (
-    check_choice,
-    check_positive_int,
-    check_signal,
-)
-from wavelet_networks.functional import _native
-from wavelet_networks.functional._batch_norm import (
+from wavelet_networks.functional.fast import _native, pooled
+from wavelet_networks.functional.fast._batch_norm import (
     affine_relu,
     gamma_sign,
     pooled_gradient,
     unbiased,
     update_running_stats,
 )
-from wavelet_networks.functional.conv import PADDINGS, _check_weight
-from wavelet_networks.functional.pooled import (
-    BLOCK,
+from wavelet_networks.functional.fast.pooled import (
     Hooks,
-    _offsets,
-    _pool_backward,
-    _pool_forward,
-    _tournament,
-    lifting_conv_max_pool1d,
+    offsets_shape,
+    pool_backward,
+    pool_forward,
+    tournament,
 )
-from wavelet_networks.functional.pooling import time_max_pool
 from wavelet_networks.grid import ScaleGrid
-from wavelet_networks.splines import check_order
 
-__all__ = ["lifting_stem"]
+__all__ = ["applies", "lifting_stem"]
 
 
-def lifting_stem(
-    x: Tensor,
-    weight: Tensor,
-    scales: ScaleGrid,
-    pool_sizes: tuple[int, int],
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    bn_weight: Tensor | None = None,
-    bn_bias: Tensor | None = None,
-    training: bool = False,
-    momentum: float = 0.1,
-    eps: float = 1e-5,
-    spline_order: int = 2,
-    padding: str = "same",
-) -> Tensor:
-    r"""Lifting convolution, max pool, batch norm, ReLU and max pool, fused.
-
-    Equal (values, gradients and running statistics, up to float rounding) to::
-
-        y = lifting_conv_max_pool1d(x, weight, scales, P1, spline_order, padding=padding)
-        y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias,
-                         training, momentum, eps)
-        time_max_pool(F.relu(y), P2)
-
-    with one statistic per channel (shared over scales and time). The fused
-    path runs where :func:`lifting_conv_max_pool1d` fuses (see there; the
-    batch items run on parallel threads as there); otherwise the operations
-    above run one after the other.
-
-    Args:
-        x: signal ``(batch, in_channels, time)``.
-        weight: spline coefficients ``(out_channels, in_channels, kernel_size)``.
-        scales: the scale grid.
-        pool_sizes: ``(P1, P2)``: the max pools before and after the batch norm.
-        running_mean, running_var: ``(out_channels,)`` running statistics, updated
-            in place when ``training`` (as :func:`torch.nn.functional.batch_norm`);
-            ``None`` to always use the batch's statistics.
-        bn_weight, bn_bias: the batch norm's ``gamma`` and ``beta`` ``(out_channels,)``.
-        training: use (and record) the batch's statistics.
-        momentum: weight of the batch's statistics in the running ones.
-        eps: added to the variance.
-        spline_order: B-spline degree ``n``.
-        padding: "same" or "valid".
-
-    Returns:
-        ``(batch, out_channels, num_scales, (time' // P1) // P2)``.
-    """
-    check_signal(x)
-    _check_weight(weight, 3, "(out_channels, in_channels, kernel_size)")
-    check_signal(x, weight.shape[1])
-    check_order(spline_order)
-    check_choice(padding, "padding", PADDINGS)
-    if len(pool_sizes) != 2:
-        raise ValueError(f"pool_sizes must be two pool sizes (P1, P2), got {pool_sizes!r}")
+def applies(x: Tensor, weight: Tensor, scales: ScaleGrid, pool_sizes: tuple[int, int],
+            running_mean: Tensor | None, running_var: Tensor | None,
+            bn_weight: Tensor | None = None, bn_bias: Tensor | None = None,
+            training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+            spline_order: int = 2, padding: str = "same") -> bool:  # fmt: skip
+    """Where the fused lifting and pool applies
+    (:func:`~wavelet_networks.functional.fast.pooled.applies`) and the second pool is
+    below 256 (its offsets are one byte)."""
     p1, p2 = pool_sizes
-    check_positive_int(p1, "pool_sizes[0]")
-    check_positive_int(p2, "pool_sizes[1]")
-    # as batch norm: one dtype throughout (the compiled loops read every tensor as the signal's)
-    given = {"weight": weight, "bn_weight": bn_weight, "bn_bias": bn_bias,
-             "running_mean": running_mean, "running_var": running_var}  # fmt: skip
-    for name, t in given.items():
-        if t is not None and t.dtype != x.dtype:
-            raise ValueError(f"{name} must have the signal's dtype {x.dtype}, got {t.dtype}")
-    use_batch = training or running_mean is None
-    fusable = (
-        1 < p1 < 256  # offsets are stored as uint8
+    return (
+        1 < p1 < 256
         and p2 < 256
         and scales.is_integer
         and weight.shape[-1] > 1
         and not x.requires_grad
         and x.device.type == "cpu"
     )
-    if not fusable:
-        y = lifting_conv_max_pool1d(x, weight, scales, p1, spline_order, padding=padding)
-        y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, use_batch, momentum, eps)
-        return time_max_pool(F.relu(y), p2) if p2 > 1 else F.relu(y)
-    y, mean, unbiased = _LiftingStem.apply(
+
+
+def lifting_stem(x: Tensor, weight: Tensor, scales: ScaleGrid, pool_sizes: tuple[int, int],
+                 running_mean: Tensor | None, running_var: Tensor | None,
+                 bn_weight: Tensor | None = None, bn_bias: Tensor | None = None,
+                 training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+                 spline_order: int = 2, padding: str = "same") -> Tensor:  # fmt: skip
+    """:func:`~wavelet_networks.functional.reference.lifting_stem`, fused: the pooled lifting
+    is made once and never passed over again (values, gradients and running statistics
+    those of the reference up to float rounding)."""
+    use_batch = training or running_mean is None
+    p1, p2 = pool_sizes
+    y, mean, unbiased_var = _LiftingStem.apply(
         x, weight, bn_weight, bn_bias, None if use_batch else running_mean,
         None if use_batch else running_var, eps, round(scales.base), scales.num_scales,
         spline_order, padding, p1, p2,
     )  # fmt: skip
-    update_running_stats(training, running_mean, running_var, mean, unbiased, momentum)
+    update_running_stats(training, running_mean, running_var, mean, unbiased_var, momentum)
     return y
 
 
@@ -200,15 +141,15 @@ class _LiftingStem(torch.autograd.Function):
             flat_c = None if flat is None else (gamma == 0).to(torch.uint8)
 
         def pool_product(out: Tensor, y: Tensor, d: int, m: int, b: int, j: int, tau: int):
-            span = m * BLOCK * d // p1
+            span = m * pooled.BLOCK * d // p1
             stats = (rows["mean"][b, j], rows["var"][b, j]) if use_batch else (None, None)
             second = _native.SecondPool(
                 p2, sign_c, flat_c, tau, *stats,
                 rows["m2"][b, :, j, tau // p2 : (tau + span) // p2],
                 rows["off2"][b, :, j, tau // p2 : (tau + span) // p2],
             )  # fmt: skip
-            offset = torch.empty(_offsets(d, m, p1, c), dtype=torch.uint8)
-            _native.pool(y, d, m, BLOCK, p1, out[b, :, j, tau : tau + span], offset, second)
+            offset = torch.empty(offsets_shape(d, m, p1, c), dtype=torch.uint8)
+            _native.pool(y, d, m, pooled.BLOCK, p1, out[b, :, j, tau : tau + span], offset, second)
             return offset
 
         def on_row(row: Tensor, b: int, j: int) -> None:
@@ -224,13 +165,13 @@ class _LiftingStem(torch.autograd.Function):
             if sign is not None:
                 window = window * sign
             window = window.reshape(c, n2, p2)
-            best, off = _tournament([window[:, :, a] for a in range(p2)])
+            best, off = tournament([window[:, :, a] for a in range(p2)])
             if flat is not None:
                 best[flat], off[flat] = window[flat, :, 0], 0
             rows["m2"][b, :, j] = best
             rows["off2"][b, :, j] = off
 
-        m1, saved = _pool_forward(
+        m1, saved = pool_forward(
             x, weight, base, num_scales, order, padding, p1, hooks, align=p2, channels_last=native
         )
         m2, off2 = rows["m2"], rows["off2"]
@@ -274,7 +215,7 @@ class _LiftingStem(torch.autograd.Function):
             g_last = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # as off2
 
         def product_grad(d: int, m: int, b: int, j: int, tau: int):
-            span = m * BLOCK * d // p1
+            span = m * pooled.BLOCK * d // p1
             window = slice(tau // p2, (tau + span) // p2)
             row = _native.StemGradient(
                 p2, m1[b, :, j, tau : tau + span], slope_c, offset_c, coef_c, off2[b, :, j, window]
@@ -292,7 +233,7 @@ class _LiftingStem(torch.autograd.Function):
 
         dw = None
         if ctx.needs_input_grad[1]:
-            dw = _pool_backward(
+            dw = pool_backward(
                 weight, saved, p1, grad_row, product_grad if native else None
             )
         dg = dgamma if gamma is not None and ctx.needs_input_grad[2] else None

@@ -3,7 +3,7 @@ r"""Batch norm, ReLU and max pool over time, fused: the last three layers of a W
 Batch norm is an affine map per channel, :math:`\mathrm{bn}(x) = \gamma_c \hat x +
 \beta_c`, and ReLU is monotone, so both commute with a max over time when
 :math:`\gamma_c \ge 0` (with a min when :math:`\gamma_c < 0`; see
-:mod:`~wavelet_networks.functional.stem`, whose first pool and batch norm follow
+:mod:`~wavelet_networks.functional.fast.stem`, whose first pool and batch norm follow
 the same algebra):
 
 .. math:: \max_a \mathrm{relu}(\mathrm{bn}(x_{Pt+a})) =
@@ -27,76 +27,45 @@ backward.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from wavelet_networks._validation import check_group, check_positive_int
-from wavelet_networks.functional import _native
-from wavelet_networks.functional._batch_norm import (
+from wavelet_networks import settings
+from wavelet_networks.functional.fast import _native
+from wavelet_networks.functional.fast._batch_norm import (
     affine_relu,
     gamma_sign,
     pooled_gradient,
     unbiased,
     update_running_stats,
 )
-from wavelet_networks.functional._threads import split_batch
-from wavelet_networks.functional.pooling import POOL_MIN_ITEM, time_max_pool
+from wavelet_networks.functional.fast._threads import split_batch
 
-__all__ = ["batch_norm_relu_pool"]
+__all__ = ["applies", "batch_norm_relu_pool"]
 
 
-def batch_norm_relu_pool(
-    x: Tensor,
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    weight: Tensor | None,
-    bias: Tensor | None,
-    training: bool,
-    momentum: float,
-    eps: float,
-    pool_size: int,
-) -> Tensor:
-    """``time_max_pool(relu(batch_norm(x, ...)), pool_size)``, fused.
-
-    Equal (values, gradients and running statistics, up to float rounding) to::
-
-        y = F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
-        time_max_pool(F.relu(y), pool_size)
-
-    with one statistic per channel, shared over scales and time (as
-    :class:`~wavelet_networks.nn.GroupBatchNorm`). The fused path runs where the
-    compiled loops are available and batch items hold at least ``POOL_MIN_ITEM``
-    values (see :func:`~wavelet_networks.functional.time_max_pool`); otherwise
-    the three operations run one after the other.
-
-    Args:
-        x: group features ``(batch, channels, scales, time)``.
-        running_mean, running_var: ``(channels,)``, updated in place when
-            ``training``; ``None`` to always use the batch's statistics.
-        weight, bias: the batch norm's ``gamma`` and ``beta`` ``(channels,)`` or ``None``.
-        training: use (and record) the batch's statistics.
-        momentum: weight of the batch's statistics in the running ones.
-        eps: added to the variance.
-        pool_size: the max pool's window and stride over time.
-
-    Returns:
-        ``(batch, channels, scales, time // pool_size)``.
-    """
-    check_group(x)
-    check_positive_int(pool_size, "pool_size")
-    use_batch = training or running_mean is None
+def applies(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+            weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float,
+            eps: float, pool_size: int) -> bool:  # fmt: skip
+    """Where the compiled loops apply, batch items hold at least ``pool_min_item`` values
+    (:mod:`wavelet_networks.settings`) and the pool is of 2 to 255 non-overlapping windows."""
     given = (running_mean, running_var, weight, bias)
-    fusable = (
+    return (
         1 < pool_size < 256
         and pool_size <= x.shape[-1]
         and x.stride(-1) == 1
-        and x[0].numel() >= POOL_MIN_ITEM
+        and x[0].numel() >= settings.current().pool_min_item
         and all(t is None or t.dtype == x.dtype for t in given)
         and _native.available(x.dtype, x.device)
     )
-    if not fusable:
-        y = F.batch_norm(x, running_mean, running_var, weight, bias, use_batch, momentum, eps)
-        return time_max_pool(F.relu(y), pool_size)
+
+
+def batch_norm_relu_pool(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                         weight: Tensor | None, bias: Tensor | None, training: bool,
+                         momentum: float, eps: float, pool_size: int) -> Tensor:  # fmt: skip
+    """:func:`~wavelet_networks.functional.reference.batch_norm_relu_pool`, fused: one pass
+    over ``x`` forward (the pool first, then the affine map on the pooled values) and one
+    backward."""
+    use_batch = training or running_mean is None
     y, mean, unbiased_var = _BatchNormReLUPool.apply(
         x, weight, bias, None if use_batch else running_mean,
         None if use_batch else running_var, eps, pool_size,

@@ -1,7 +1,7 @@
 r"""Group convolutions one batch item per thread, the smoothing after the channel mixing.
 
 The factorised group convolution at output scale ``j`` (dilation ``d = base**j``,
-see :mod:`~wavelet_networks.functional.conv`) smooths the ``M`` input scales it
+see :mod:`~wavelet_networks.functional.fast.factorized`) smooths the ``M`` input scales it
 reads and then mixes channels with ``K`` taps dilated by ``d``. Smoothing and
 the dilated correlation are both linear and shift-invariant, so they commute:
 
@@ -9,7 +9,7 @@ the dilated correlation are both linear and shift-invariant, so they commute:
 
 the taps first, on the zero-padded input itself, then one smoothing of the
 ``C_out`` output rows (the cascade of
-:func:`~wavelet_networks.functional.smoothing.smooth_to` for that scale alone).
+:func:`~wavelet_networks.functional.fast.cascade.smooth_to` for that scale alone).
 The input-side form smooths ``M`` scales of ``C_in`` rows per output scale and
 keeps every cascade level and every window as copies, tens of megabytes per
 batch item for W-M11's first stage; here the input is copied once, scale-major
@@ -21,13 +21,11 @@ adjoint in reverse: the adjoint smoothing of the output gradient, then ``2 K``
 matrix products per scale into the weight gradient and into a scale-major input
 gradient.
 
-Measured on the 2-core development machine (``benchmarks/ab_fast_paths.py --only
-itemwise``, saved in ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``)
-against the input-side form on the threaded path, forward and backward: W-M11's
+Measured on a 2-core Intel Xeon (``benchmarks/ab_fast_paths.py --only
+itemwise``, ``benchmarks/results/ab-fast-paths-cpu-2core-xeon.txt``) against
+the input-side form on the threaded path, forward and backward: W-M11's
 ``G(3, 3, 51)`` 0.49 s against 0.62 s, its ``G(1, 3, 51)`` 0.29 s against 0.35 s
 (medians of the paired ratios 1.35 and 1.18).
-:func:`~wavelet_networks.functional.group_conv1d` runs it where the input-side
-form ran one batch item per thread with matrix products (see ``conv._itemwise``).
 """
 
 from __future__ import annotations
@@ -37,34 +35,46 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from wavelet_networks.functional import _autotune, _matmul
-from wavelet_networks.functional._threads import split_batch
-from wavelet_networks.functional.kernels import window_geometry
-from wavelet_networks.functional.smoothing import radius, smooth_to, smooth_to_adjoint
+from wavelet_networks import settings
+from wavelet_networks.functional.fast import _autotune, _matmul, fft
+from wavelet_networks.functional.fast._threads import split_batch
+from wavelet_networks.functional.fast.cascade import radius, smooth_to, smooth_to_adjoint
+from wavelet_networks.functional.fast.factorized import window_geometry
 
-__all__ = ["group_conv"]
+__all__ = ["applies", "group_conv1d"]
 
-def group_conv(
-    x: Tensor, weight: Tensor, base: int, order: int, scale_boundary: str, padding: str
-) -> Tensor:
-    """The factorised group convolution (stride 1, integer ``base``), smoothing after the taps.
 
-    Equal (up to float rounding) to
-    :func:`~wavelet_networks.functional.group_conv1d` with ``method="factorized"``
-    and no bias.
+def applies(x: Tensor, weight: Tensor, base: float = 2.0, bias: Tensor | None = None, *,
+            spline_order: int = 2, scale_boundary: str = "crop", stride: int = 1,
+            padding: str = "same", method: str = "auto") -> bool:  # fmt: skip
+    """Where it measured faster than the input-side form: on the CPU, stride 1, an integer
+    base, more than one time tap, batch items on threads (as
+    :func:`~wavelet_networks.functional.fast._threads.parallel`), and products of the
+    sizes where they beat a dilated ``conv1d`` (``product_channels``, ``product_output``
+    of :mod:`wavelet_networks.settings`); for ``method="auto"``, where the FFT is not
+    cheaper (:func:`~wavelet_networks.functional.fast.fft.cheaper`)."""
+    c_out, c_in, m, k = weight.shape
+    config = settings.current()
+    if not (
+        method in ("auto", "factorized") and float(base).is_integer()
+        and config.threads and x.device.type == "cpu" and not torch.compiler.is_compiling()
+        and stride == 1 and k > 1 and x.shape[0] > 1
+        and torch.get_num_threads() > 1 and x[0].numel() >= config.thread_min_item
+        and c_in * m >= config.product_channels and c_out * x.shape[-1] <= config.product_output
+    ):  # fmt: skip
+        return False
+    scales = x.shape[2] - m + 1 if scale_boundary == "crop" else x.shape[2]
+    grid = [base**j for j in range(scales)]
+    return method == "factorized" or not fft.cheaper(grid, c_in * m, c_out, k, x.shape[-1])
 
-    Args:
-        x: ``(batch, in_channels, scales, time)``.
-        weight: ``(out_channels, in_channels, scale_kernel_size, kernel_size)``.
-        base: integer ratio of neighbouring scales.
-        order: B-spline degree.
-        scale_boundary: "crop" or "truncate".
-        padding: "same" or "valid".
 
-    Returns:
-        ``(batch, out_channels, scales', time')``.
-    """
-    return _ItemwiseGroupConv.apply(x, weight, base, order, scale_boundary, padding)
+def group_conv1d(x: Tensor, weight: Tensor, base: float = 2.0, bias: Tensor | None = None, *,
+                 spline_order: int = 2, scale_boundary: str = "crop", stride: int = 1,
+                 padding: str = "same", method: str = "auto") -> Tensor:  # fmt: skip
+    """:func:`~wavelet_networks.functional.reference.group_conv1d` (stride 1, integer
+    ``base``), factorised with the smoothing after the taps, one batch item per thread."""
+    out = _ItemwiseGroupConv.apply(x, weight, round(base), spline_order, scale_boundary, padding)
+    return out if bias is None else out + bias[:, None, None]
 
 
 class _ItemwiseGroupConv(torch.autograd.Function):
@@ -158,9 +168,9 @@ class Taps(NamedTuple):
 # (``span`` ``(M C_in, n + d (K - 1))``), and the two gradients: as K matrix products
 # each (MKL's, torch.mm) or, where oneDNN applies, as one product of oneDNN's with the
 # K shifted copies of span (im2col, ``(K M C_in, n)``), whichever measured faster for
-# the shape (functional._autotune). On the AMD EPYC (Zen 5) development machine W-M11's
-# group layers ran 1.11 to 1.73 times faster forward+backward than on MKL's alone
-# (benchmarks/ab_fast_paths.py --only autotune).
+# the shape (fast._autotune). On a 2-core AMD EPYC (Zen 5) W-M11's group layers ran 1.11
+# to 1.73 times faster forward+backward than on MKL's alone (benchmarks/ab_fast_paths.py
+# --only autotune).
 def _key(name: str, span: Tensor, n: int, w: Taps, d: int) -> tuple:
     return (name, *span.shape, n, *w.taps.shape, d, span.dtype, torch.get_num_threads())
 

@@ -1,7 +1,7 @@
 r"""The batch-norm algebra shared by the fused layers that pool before the affine map.
 
-:mod:`~wavelet_networks.functional.stem` and
-:mod:`~wavelet_networks.functional.norm_pool` both take a max over time of
+:mod:`~wavelet_networks.functional.fast.stem` and
+:mod:`~wavelet_networks.functional.fast.norm_pool` both take a max over time of
 ``relu(bn(m))`` as ``relu(bn(sign * max(sign * m)))`` and need, backward, the
 gradient at ``m`` as an affine function of ``m`` per channel plus a sparse term
 where the pool took its maximum:

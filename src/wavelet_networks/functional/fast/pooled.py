@@ -12,7 +12,7 @@ scale by scale and signal by signal as dense matrix products, pooling each
 product right away, so the stride-1 output never exists in full.
 
 The product: after the cascade smoothing (see
-:mod:`~wavelet_networks.functional.smoothing`), scale ``j`` is a ``K``-tap
+:mod:`~wavelet_networks.functional.fast.cascade`), scale ``j`` is a ``K``-tap
 correlation with dilation ``d = base**j``: ``y[t] = sum_k w_k z[t + d k]``.
 Splitting time into its ``d`` phases (``t = d u + phase``) makes every phase an
 undilated correlation, and blocks of ``R`` consecutive ``u`` are one row of a
@@ -25,15 +25,15 @@ Toeplitz product
 (``m < R + K - 1``; ``T`` is zero outside ``0 <= m - r < K``). The rows of
 ``X`` overlap by ``K - 1`` samples, so building it copies the input only
 ``(R + K - 1) / R`` times instead of the ``K`` times of an im2col, and the
-product does ``(R + K - 1) / K`` times the useful arithmetic. Once the
-pooling ran as compiled loops, ``R = 8`` (1.09 times the arithmetic at
-``K = 79``) measured faster than 16 and 32 at the W-M11 stem (see
-``benchmarks/ab_fast_paths.py``); with ``R = 8`` pools of up to 8 on dyadic
-scales need no reordering copy (see :func:`_layout`).
+product does ``(R + K - 1) / K`` times the useful arithmetic. With the
+pooling as compiled loops, ``R = 8`` (1.09 times the arithmetic at ``K = 79``)
+measured faster than 16 and 32 at the W-M11 stem (``benchmarks/ab_fast_paths.py
+--only stem-block``); with ``R = 8`` pools of up to 8 on dyadic scales need no
+reordering copy (see :func:`_layout`).
 
 The pooling keeps the offset of each maximum in its window (one byte). Only
 the maxima carry gradient, so with the compiled loops
-(:mod:`~wavelet_networks.functional._native`) the backward pass forms the
+(:mod:`~wavelet_networks.functional.fast._native`) the backward pass forms the
 weight gradient straight from them: a window of channel ``c`` with gradient
 ``g``, its maximum at time ``t``, adds ``g z_i[t + d k]`` to
 ``dw[c, i, k]`` (``1 / P`` of the dense product's arithmetic, and no ``dY``).
@@ -54,94 +54,57 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wavelet_networks._validation import check_choice, check_positive_int, check_signal
-from wavelet_networks.functional import _matmul, _native
-from wavelet_networks.functional._threads import split_batch
-from wavelet_networks.functional.conv import (
-    PADDINGS,
-    _check_weight,
-    _factorized_windows,
-    lifting_conv1d,
-)
-from wavelet_networks.functional.pooling import time_max_pool
+from wavelet_networks import settings
+from wavelet_networks.functional.fast import _matmul, _native
+from wavelet_networks.functional.fast._threads import split_batch
+from wavelet_networks.functional.fast.factorized import windows as factorized_windows
 from wavelet_networks.grid import ScaleGrid
-from wavelet_networks.splines import check_order
 
-__all__ = ["lifting_conv_max_pool1d"]
+__all__ = [
+    "BLOCK",
+    "Hooks",
+    "applies",
+    "lifting_conv_max_pool1d",
+    "offsets_shape",
+    "pool_backward",
+    "pool_forward",
+    "tournament",
+]
 
 BLOCK = 8  # R: outputs per Toeplitz row
-# Rows of X per product: the most, halved while Y would exceed Y_BYTES. W-M11: 2,048
-# rows (Y 3.3 MB), stem and L+P(4) forward+backward 1.04 and 1.10 times faster than
-# with 1,024 (benchmarks/ab_fast_paths.py, product-rows); W-SampleCNN's 90 channels
-# keep 1,024 (2,048 was slower there in a scratch A/B).
-ROWS = 2048
-Y_BYTES = 3_400_000
-# the weight gradient from the windows' maxima (compiled loops) rather than X^T dY:
-# W-M11 stem and L+P(4) forward+backward 1.16 and 1.28 times faster (window-gradient)
-WINDOW_GRADIENT = True
 
 
-def lifting_conv_max_pool1d(
-    x: Tensor,
-    weight: Tensor,
-    scales: ScaleGrid,
-    pool_size: int,
-    spline_order: int = 2,
-    bias: Tensor | None = None,
-    padding: str = "same",
-) -> Tensor:
-    r"""Lifting convolution followed by max pooling over time, fused.
+def applies(x: Tensor, weight: Tensor, scales: ScaleGrid, pool_size: int,
+            bias: Tensor | None = None, *, spline_order: int = 2,
+            padding: str = "same") -> bool:  # fmt: skip
+    """An integer base, more than one tap, a pool of 2 to 255 (its offsets are one byte), an
+    input that needs no gradient (the first layer of a network), on the CPU.
 
-    Equal to ``time_max_pool(lifting_conv1d(x, weight, scales, spline_order,
-    bias, padding=padding), pool_size)`` (values and gradients, up to float
-    rounding), without materialising the stride-1 lifting output:
-
-    .. math:: p_c(t, s_j) = \max_{0 \le a < P} \sum_{c'} \sum_\tau f_{c'}(\tau)\,
-        \psi^{c c'}_{s_j}(\tau - P t - a)
-
-    The fused path needs an integer base, a kernel of more than one tap, a
-    pool of less than 256, an input that does not require a gradient (the first
-    layer of a network) and the CPU, where it was chosen by measurement;
-    otherwise this computes the two operations one after the other. On CUDA
-    the unfused path (cuDNN) stays until the fused one is measured there: its
-    loop of products is sized for CPU caches. On the meta device the model
-    cards count the nominal multiply-accumulates of the unfused path.
-
-    Threads: the batch items are shared among ``torch.get_num_threads()``
-    Python threads, each running single-threaded operations (torch's thread
-    count is 1 while they run, and restored after; see
-    :mod:`~wavelet_networks.functional._threads`, which measures them for the
-    W-M11 stem).
-
-    Args:
-        x: signal ``(batch, in_channels, time)``.
-        weight: spline coefficients ``(out_channels, in_channels, kernel_size)``.
-        scales: the scale grid.
-        pool_size: ``P``, the max-pool window and stride over time.
-        spline_order: B-spline degree ``n``.
-        bias: optional ``(out_channels,)`` (added after the max; they commute).
-        padding: "same" or "valid", as in :func:`lifting_conv1d`.
-
-    Returns:
-        ``(batch, out_channels, num_scales, time' // pool_size)``, ``time'`` the
-        lifting output length.
+    On CUDA the layers one after the other (cuDNN) run until the fused form is
+    measured there: its loop of products is sized for CPU caches.
     """
-    check_signal(x)
-    check_positive_int(pool_size, "pool_size")
-    check_order(spline_order)
-    check_choice(padding, "padding", PADDINGS)
-    _check_weight(weight, 3, "(out_channels, in_channels, kernel_size)")
-    check_signal(x, weight.shape[1])
-    fusable = (
+    return (
         scales.is_integer
         and weight.shape[-1] > 1
         and not x.requires_grad
         and x.device.type == "cpu"
-        and pool_size < 256  # window offsets are stored as uint8
+        and 1 < pool_size < 256
     )
-    if not fusable or pool_size == 1:
-        y = lifting_conv1d(x, weight, scales, spline_order, bias, padding=padding)
-        return time_max_pool(y, pool_size) if pool_size > 1 else y
+
+
+def lifting_conv_max_pool1d(x: Tensor, weight: Tensor, scales: ScaleGrid, pool_size: int,
+                            bias: Tensor | None = None, *, spline_order: int = 2,
+                            padding: str = "same") -> Tensor:  # fmt: skip
+    r""":func:`~wavelet_networks.functional.reference.lifting_conv_max_pool1d`, fused.
+
+    .. math:: p_c(t, s_j) = \max_{0 \le a < P} \sum_{c'} \sum_\tau f_{c'}(\tau)\,
+        \psi^{c c'}_{s_j}(\tau - P t - a)
+
+    without materialising the stride-1 lifting output; the bias is added after
+    the max (they commute). The batch items are shared among
+    ``torch.get_num_threads()`` worker threads
+    (:mod:`~wavelet_networks.functional.fast._threads`).
+    """
     out = _LiftingMaxPool.apply(
         x, weight, round(scales.base), scales.num_scales, spline_order, padding, pool_size
     )
@@ -253,7 +216,7 @@ def _window_layout(g: Tensor, d: int, nq: int, pool: int) -> Tensor:
     return g.t()
 
 
-def _tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
+def tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
     """Elementwise maximum of ``entries`` and the index of the first maximal entry (uint8).
 
     Pairwise rounds of ``maximum`` and ``>`` (ties keep the earlier entry, as
@@ -299,7 +262,7 @@ def _int_tournament(entries: list[Tensor]) -> tuple[Tensor, Tensor]:
     return torch.maximum(left, right), torch.where(later, right_at + half, left_at)
 
 
-def _offsets(d: int, nq: int, pool: int, c: int) -> tuple[int, ...]:
+def offsets_shape(d: int, nq: int, pool: int, c: int) -> tuple[int, ...]:
     """Shape of a product's offsets: that of one entry of :func:`_window`."""
     layout = _layout(d, pool)
     if layout == "phase":
@@ -315,10 +278,10 @@ def _pool(y: Tensor, d: int, nq: int, pool: int, dest: Tensor) -> Tensor:
     Returns the offsets of the maxima (uint8, window layout).
     """
     if _native.available(y.dtype, y.device):
-        offset = torch.empty(_offsets(d, nq, pool, dest.shape[0]), dtype=torch.uint8)
+        offset = torch.empty(offsets_shape(d, nq, pool, dest.shape[0]), dtype=torch.uint8)
         _native.pool(y, d, nq, BLOCK, pool, dest, offset)
         return offset
-    best, offset = _tournament(_window(y, d, nq, pool))
+    best, offset = tournament(_window(y, d, nq, pool))
     if dest.shape[1] == nq * BLOCK * d // pool:  # one copy, straight into time order
         _window_layout(dest, d, nq, pool).copy_(best)
     else:
@@ -366,16 +329,16 @@ def _products(q: int, nq: int, d: int, pool: int) -> Iterator[tuple[int, int, in
 
 
 def _product_rows(c_out: int, itemsize: int) -> int:
-    """Rows of X per product: ``ROWS``, halved while ``Y`` would exceed ``Y_BYTES``."""
-    rows = ROWS
-    while rows > 256 and rows * BLOCK * c_out * itemsize > Y_BYTES:
+    """Rows of X per product: ``product_rows``, halved while ``Y`` would exceed
+    ``product_bytes`` (:mod:`wavelet_networks.settings`)."""
+    config = settings.current()
+    rows = config.product_rows
+    while rows > 256 and rows * BLOCK * c_out * itemsize > config.product_bytes:
         rows //= 2
     return rows
 
 
-def _chunks(
-    time: int, d: int, pool: int, align: int = 1, rows: int = ROWS
-) -> tuple[int, int, int]:
+def _chunks(time: int, d: int, pool: int, align: int, rows: int) -> tuple[int, int, int]:
     """Blocks ``q`` per phase, blocks per product ``nq``, and pooled outputs ``n``.
 
     Every product holds whole pooling windows, and whole groups of ``align``
@@ -397,14 +360,14 @@ def _levels(
     """Per scale: the phases of the smoothed input and the chunking ``(zp, d, q, nq, n)``."""
     rows = _product_rows(c_out, x.element_size())
     out = []
-    for z, d in _factorized_windows(x, k, base, num_scales, order, padding, None):
+    for z, d in factorized_windows(x, k, base, num_scales, order, padding, None):
         q, nq, n = _chunks(z.shape[-1] - d * (k - 1), d, pool, align, rows)
         out.append((_phases(z, d, q, k), d, q, nq, n))
     return out
 
 
 class Hooks(NamedTuple):
-    """Work that :func:`_pool_forward` runs for a caller (the fused stem).
+    """Work that :func:`pool_forward` runs for a caller (the fused stem).
 
     ``product(y, d, m, b, j, tau)``, in place of :func:`_pool`: pool product
     ``y`` (``m`` blocks at dilation ``d``) of row ``(b, j)``, whose first pooled
@@ -418,7 +381,7 @@ class Hooks(NamedTuple):
     row: Callable[[int, int], None] | None = None
 
 
-def _pool_forward(
+def pool_forward(
     x: Tensor,
     weight: Tensor,
     base: int,
@@ -477,7 +440,7 @@ def _pool_forward(
 
 
 class Saved(NamedTuple):
-    """What :func:`_pool_forward` leaves for :func:`_pool_backward`: the smoothed input's
+    """What :func:`pool_forward` leaves for :func:`pool_backward`: the smoothed input's
     phases and chunking per scale (see :func:`_levels`; a few megabytes, kept rather than
     smoothed again) and the offsets of the maxima per row and product."""
 
@@ -485,7 +448,7 @@ class Saved(NamedTuple):
     offsets: dict[tuple[int, int], list[Tensor]]
 
 
-def _pool_backward(
+def pool_backward(
     weight: Tensor,
     saved: Saved,
     pool: int,
@@ -493,12 +456,12 @@ def _pool_backward(
     product_grad: Callable[[int, int, int, int, int], tuple[Tensor, _native.StemGradient]]
     | None = None,
 ) -> Tensor:
-    """The weight gradient of :func:`_pool_forward`.
+    """The weight gradient of :func:`pool_forward`.
 
     ``grad_row(b, j, g)`` writes ``dL/dout[b, :, j]`` into ``g`` ``(C_out, n)``.
     With the compiled loops, ``product_grad(d, m, b, j, tau)`` may instead
     return the window gradients of one product (see ``Hooks.product``) as
-    ``(grad, stem)`` for :func:`~wavelet_networks.functional._native.pool_grad`
+    ``(grad, stem)`` for :func:`~wavelet_networks.functional.fast._native.pool_grad`
     (the fused stem's). Either may run in several threads at once, for
     different ``b``.
 
@@ -552,7 +515,7 @@ def _pool_backward(
                     dt.addmm_(rows.t(), dy)
         return dt
 
-    if native and WINDOW_GRADIENT:
+    if native and settings.current().window_gradient:
         return sum(split_batch(x.shape[0], windows)).to(weight.dtype)
     return _untoeplitz(sum(split_batch(x.shape[0], dense)), k)
 
@@ -562,7 +525,7 @@ class _LiftingMaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, base, num_scales, order, padding, pool):  # type: ignore[override]
-        out, saved = _pool_forward(x, weight, base, num_scales, order, padding, pool)
+        out, saved = pool_forward(x, weight, base, num_scales, order, padding, pool)
         ctx.save_for_backward(weight)
         ctx.meta = (pool, saved)
         return out
@@ -571,5 +534,5 @@ class _LiftingMaxPool(torch.autograd.Function):
     def backward(ctx, grad):  # type: ignore[override]
         (weight,) = ctx.saved_tensors
         pool, saved = ctx.meta
-        dw = _pool_backward(weight, saved, pool, lambda b, j, g: g.copy_(grad[b, :, j]))
+        dw = pool_backward(weight, saved, pool, lambda b, j, g: g.copy_(grad[b, :, j]))
         return None, dw, None, None, None, None, None

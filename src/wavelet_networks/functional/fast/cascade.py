@@ -1,7 +1,8 @@
-r"""B-spline smoothing at all dyadic (integer-base) scales with the "a trous" cascade.
+r"""B-spline smoothing at all integer-base scales with the "a trous" cascade.
 
 The factorised convolution at integer scale ``s`` first smooths with
-``h_s[m] = B^n(m/s)/s`` (``(n+1)s + 1`` taps). For an integer base ``b`` the
+``h_s[m] = B^n(m/s)/s`` (``(n+1)s + 1`` taps,
+:func:`~wavelet_networks.functional.reference.smooth`). For an integer base ``b`` the
 ``b``-scale relation of the B-spline,
 
 .. math::
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from wavelet_networks.functional import _native
+from wavelet_networks.functional.fast import _native
 from wavelet_networks.splines import sampled_bspline
 
 __all__ = [
