@@ -117,7 +117,20 @@ class Settings:
             raise ValueError(f"unknown settings {unknown}; the settings are {sorted(known)}")
         if "disabled" in changes:
             changes["disabled"] = frozenset(changes["disabled"])  # type: ignore[arg-type]
+            _check_implementations(changes["disabled"])  # type: ignore[arg-type]
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _check_implementations(names: frozenset[str]) -> None:
+    from wavelet_networks.functional import implementations
+
+    known = {f"{op}:{impl}" for op, impls in implementations().items() for impl in impls}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown implementations {unknown} in disabled; the fast implementations are "
+            f"{sorted(known)}"
+        )
 
 
 _current = Settings()

@@ -131,9 +131,11 @@ def test_batch_items_take_the_threads_and_the_itemwise_form_where_they_pay():
         torch.set_num_threads(before)
 
 
-def test_a_disabled_or_misnamed_setting_is_refused():
+def test_a_misnamed_setting_or_implementation_is_refused():
     with pytest.raises(ValueError, match=r"unknown settings.*'native'"):
         wn.configure(nativ=False)
+    with pytest.raises(ValueError, match=r"unknown implementations \['group_conv1d:itemwize'\]"):
+        wn.configure(disabled={"group_conv1d:itemwize"})
 
 
 # ------------------------------------------------------------------ torch.compile
