@@ -162,12 +162,25 @@ def _comments_and_docstrings(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
+def _c_comments(text: str) -> list[tuple[int, str]]:
+    pieces = []
+    for match in re.finditer(r"/\*.*?\*/|//[^\n]*", text, re.DOTALL):
+        first = text.count("\n", 0, match.start()) + 1
+        pieces += [(first + i, line) for i, line in enumerate(match.group().split("\n"))]
+    return pieces
+
+
 def test_no_comment_or_docstring_narrates_history():
     """Comments say why the code is as it is; what changed when goes to the commit messages."""
     found = [
         f"{path.relative_to(SRC)}:{line}: {piece.strip()}"
         for path in sorted(SRC.rglob("*.py"))
         for line, piece in _comments_and_docstrings(path.read_text())
+        if HISTORY.search(piece)
+    ] + [
+        f"{path.relative_to(SRC)}:{line}: {piece.strip()}"
+        for path in sorted(SRC.rglob("*.c"))
+        for line, piece in _c_comments(path.read_text())
         if HISTORY.search(piece)
     ]
     assert not found, "\n".join(found)

@@ -1,5 +1,5 @@
 /* Compiled loops of the fused lifting + max pool, its stem, and the smoothing cascade
- * (see pooled.py, stem.py, smoothing.py and _native.py).
+ * (see pooled.py, stem.py, cascade.py, pooling.py, norm_pool.py and _native.py).
  *
  * Pure C on raw pointers: no torch headers (a one-second compile), called via ctypes,
  * which releases the GIL. _native.py builds it for the CPU it runs on (-march=native
@@ -576,7 +576,7 @@ int wn_pool_grad_##S(double *dw, const T *z, long U, long Cin, long K, long t0, 
 DEFINE(float, f32)
 DEFINE(double, f64)
 
-/* The smoothing steps of the "a trous" cascade (smoothing.py): a valid correlation
+/* The smoothing steps of the "a trous" cascade (cascade.py): a valid correlation
  * of every row with a few taps h at time shifts shift[i], and its adjoint. Row by
  * row, in blocks of BLOCK_T times that stay in L1 while the taps pass over them:
  * one pass through memory where torch operations take one per tap. Rows:
