@@ -54,7 +54,6 @@ def test_fit_on_a_numpy_file(tmp_path: Path) -> None:
     [
         (["--data.name", "GunPint"], ["UCR data set 'GunPint' not found", "Did you mean GunPoint"]),
         (["--data.name", "JapaneseVowels"], ["unequal length", "--data.unequal_length pad"]),
-        (["--data.name", "GunPoint", "--data.root", "/no/such/dir"], ["/no/such/dir"]),
     ],
 )
 def test_ucr_bad_input_is_one_line_error(args: list[str], needles: list[str],
