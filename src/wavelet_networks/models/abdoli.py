@@ -39,14 +39,17 @@ POOLS = (8, 8, 1, 1, 5)  # max pool after each conv block (1: none)
 def _dense_head(features: int, width: int, num_classes: int, dropout: float, relu: bool):
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    act = [nn.ReLU()] if relu else []
+    # an Identity in place of the ReLU keeps the state-dict keys (head.1, .4, .7) of both heads
+    def act() -> nn.Module:
+        return nn.ReLU() if relu else nn.Identity()
+
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(features, 8 * width),
-        *act,
+        act(),
         nn.Dropout(dropout),
         nn.Linear(8 * width, 4 * width),
-        *act,
+        act(),
         nn.Dropout(dropout),
         nn.Linear(4 * width, num_classes),
     )
@@ -62,15 +65,17 @@ class OneDCNN(ZooModel):
         conv(16/2, 4C) ReLU BN        -> (B,64,126)
         conv(8/2, 8C) ReLU BN         -> (B,128,64)
         conv(4/2, 16C) ReLU BN P(5)   -> (B,256,33) -> 6
-        flatten (16C * 6) -> dense 8C -> dense 4C -> dense num_classes (dropout 0.25)
+        flatten (16C * 6) -> dense 8C -> dense 4C -> dense num_classes (dropout 0.25,
+        no nonlinearity between the dense layers, as the paper's code)
 
     Args:
         num_classes: logits.
         in_channels: channels of the input series.
         channels: base width ``C``.
         dropout: dropout after the first two dense layers.
-        dense_relu: ReLU between the dense layers (Abdoli et al.); the
-            reference code of the Wavelet Networks paper has none (``False``).
+        dense_relu: ReLU between the dense layers. ``False`` (default): none,
+            as the Wavelet Networks paper's code, whose head is affine (dropout
+            only between the dense layers); ``True``: Abdoli et al.'s published head.
     """
 
     def __init__(
@@ -79,7 +84,7 @@ class OneDCNN(ZooModel):
         in_channels: int = 1,
         channels: int = 16,
         dropout: float = 0.25,
-        dense_relu: bool = True,
+        dense_relu: bool = False,
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         self.zoo_name = "1d-cnn"
@@ -113,6 +118,7 @@ class WOneDCNN(ZooModel):
         G(3, 7, 8C) P(2) ReLU BN           -> (B,96,3,125) -> 62
         G(3, 3, 16C) P(2) ReLU BN P(5)     -> (B,192,1,62) -> 31 -> 6
         max over scales (one left), flatten (16C * 6) -> dense 8C -> 4C -> num_classes
+        (an affine head: dropout but no nonlinearity between the dense layers)
 
     The dense head (as the baseline's) sees 6 time positions, so the model is
     translation-equivariant only up to that head.
@@ -133,7 +139,7 @@ class WOneDCNN(ZooModel):
         in_channels: int = 1,
         channels: int = 12,
         dropout: float = 0.25,
-        dense_relu: bool = True,
+        dense_relu: bool = False,
         num_scales: int = 9,
         scale_kernel_size: int = 3,
     ) -> None:
@@ -165,10 +171,10 @@ class WOneDCNN(ZooModel):
 
 _NOTES_BOTH = (
     "Fixed input length: the dense head flattens 6 time steps (see the accepted input "
-    "range). Dense layers: ReLU in between as Abdoli et al. (the Wavelet "
-    "Networks reference code has none: dense_relu=False). "
+    "range). Dense layers as the Wavelet Networks paper's code: no nonlinearity between "
+    "them (dropout only), so the head is affine; dense_relu=True puts the ReLU of Abdoli "
+    "et al.'s published architecture between them. "
 )
-
 
 def _common() -> dict:
     """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
