@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import run_cli
 
+from conftest import run_cli
 from wavelet_networks.cli import main
 from wavelet_networks.cli.evaluate import paper_clip
 from wavelet_networks.models import build

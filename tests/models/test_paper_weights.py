@@ -147,7 +147,7 @@ def test_pickled_code_is_refused_before_it_runs(tmp_path):
     torch.load(path, weights_only=False)
     assert target.exists()
     target.unlink()
-    with pytest.raises(ValueError, match="refused to load .*weights_only"):
+    with pytest.raises(ValueError, match=r"refused to load .*weights_only"):
         build("m5", 10, weights=path)
     assert not target.exists()
 
@@ -171,7 +171,7 @@ def test_converting_stops_before_writing_when_one_file_does_not_fit(tmp_path):
     src.mkdir()
     torch.save(paper_layout(build("w-1d-cnn", 10)), src / "a.pth")
     torch.save(paper_layout(build("1d-cnn", 10)), src / "b.pth")
-    with pytest.raises(PaperLayoutError, match="b.pth"):
+    with pytest.raises(PaperLayoutError, match=r"b\.pth"):
         convert_paper_checkpoints("w-1d-cnn", src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -176,13 +176,33 @@ _NOTES_BOTH = (
     "et al.'s published architecture between them. "
 )
 
-def _common() -> dict:
+#: The paper's trained W-1D-CNN: where it comes from and under which licence.
+PRETRAINED = {
+    "source": "github.com/dwromero/wavelet_networks, experiments/UrbanSound8K/saved/"
+    "model_RR+_1DCNN_optim_adadelta_lr_1.0_wd_0.0_seed_0_wavelet_loss_proper_training_test10/"
+    "model.pth",
+    "sha256": "2c1ecc355419f2dfff9f667463fa0a1b753da8c2aaa7678b7cae63d28edbf345",
+    "licence": "MIT, copyright (c) 2020 Erik J Bekkers (the Wavelet Networks repository)",
+    "training": "UrbanSound8K folds 1-9 (fold 10 held out), 16 kHz, 4 s, wavelet loss, seed 0",
+    "preprocessing": "int16 / 32768, mono by the mean, resampled to 16 kHz, zero padded "
+    "(or cropped) about the centre to 64,000 samples, no normalisation",
+}
+_PRETRAINED_NOTE = (
+    "Trained weights: the paper's own W-1D-CNN checkpoint (model.pth of the paper's "
+    "repository, MIT licence; trained on UrbanSound8K folds 1-9, whose audio is CC BY-NC "
+    "3.0) loads as it is: build('w-1d-cnn', 10, weights='model.pth'), or `wavelet-networks "
+    "predict --model w-1d-cnn --ckpt model.pth clip.wav` with the paper's preprocessing; "
+    "it reproduces the paper's logits (docs/models.md). Not shipped with the package."
+)
+
+
+def _common(**extra) -> dict:
     """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
     return dict(
         sample_rate=SAMPLE_RATE,
         input_length=INPUT_LENGTH,
         paper_result="not found (the paper's text was not available to look the number up)",
-        extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+        extra={"num_classes": 10, "dataset": "UrbanSound8K", **extra},
     )
 
 
@@ -219,8 +239,9 @@ def one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> OneDCNN:
         "head is the baseline's dense head on the flattened (192 x 6) features, as the "
         "reference code and its parameter count (458,614) require. "
         + _NOTES_BOTH
-        + "Overrides: channels (C = 12), dropout, dense_relu, num_scales, scale_kernel_size.",
-        **_common(),
+        + "Overrides: channels (C = 12), dropout, dense_relu, num_scales, scale_kernel_size. "
+        + _PRETRAINED_NOTE,
+        **_common(pretrained=PRETRAINED),
     )
 )
 def w_one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> WOneDCNN:

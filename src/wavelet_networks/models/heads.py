@@ -74,7 +74,7 @@ class SplineOneTapGroupConv1d(wnn.GroupConv1d):
             x, self.weight, self.base, self.spline_order, self.scale_boundary, None, 1, "same",
             self.method,
         )  # fmt: skip
-        batch, channels, scales, time = y.shape
+        _, channels, scales, time = y.shape
         out = []
         for j in range(scales):
             blur = spline_blur(self.base**j, self.spline_order, time, y)
