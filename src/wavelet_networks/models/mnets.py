@@ -11,7 +11,9 @@ becomes a lifting layer L(9, 79, C) at stride 1 followed by P(4), BN, ReLU,
 P(4) (the same 16x reduction); every stage starts with a group convolution
 G(3, 3, .) that spans 3 scales and crops the scale axis, its other layers are
 G(1, 3, .) (one scale at a time). The head is a group convolution with one
-time tap after the mean over time, then the max over the remaining scales.
+time tap after the mean over time, then the max over the remaining scales; as
+in the paper's code its one-tap kernel is a sampled spline, which weights
+output scale ``2**j`` by ``0.75 / 2**j`` (see :mod:`wavelet_networks.models.heads`).
 Channel counts are reduced so the parameter counts match the baselines.
 
 Shapes: input ``(batch, in_channels, 88200)`` (4 s at 22.05 kHz; any length
