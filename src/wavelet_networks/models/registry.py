@@ -200,8 +200,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _fits(state: dict, name: str) -> str | None:
-    """How ``state`` fits the zoo model ``name`` by its keys: "its own layout", "the paper's", None."""
-    from wavelet_networks.models.paper import PaperLayoutError, paper_keys, strip_data_parallel
+    """How ``state`` fits zoo model ``name`` by its keys: "its own layout", "the paper's layout"
+    or ``None``."""
+    from wavelet_networks.models.paper import (
+        PaperLayoutError,
+        _ignored,
+        paper_keys,
+        strip_data_parallel,
+    )
 
     try:
         with torch.device("meta"):
@@ -215,10 +221,9 @@ def _fits(state: dict, name: str) -> str | None:
         theirs = set(paper_keys(model))
     except PaperLayoutError:
         return None
-    given = {k for k in strip_data_parallel(state) if ".h_grid." not in k
-             and not k.startswith("h_grid.")}  # fmt: skip
-    if given and theirs - given <= {k for k in theirs if k.endswith("num_batches_tracked")} \
-            and given <= theirs:
+    given = {k for k in strip_data_parallel(state) if not _ignored(k)}
+    optional = {k for k in theirs if k.endswith("num_batches_tracked")}
+    if given and given <= theirs and theirs - given <= optional:
         return "the paper's layout"
     return None
 
