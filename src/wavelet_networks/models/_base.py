@@ -88,8 +88,9 @@ class ZooModel(nn.Module):
         return length_steps(self)
 
     def receptive_field(self) -> int | None:
-        """Receptive field (samples) of one time step of the last feature map."""
-        return receptive_field(length_steps(self))
+        """Receptive field (samples) of one time step of the last feature map (``features``;
+        the heads read the features after the mean over time, or flattened)."""
+        return receptive_field(length_steps(getattr(self, "features", self)))
 
     def check_input(self, x: Tensor) -> None:
         """Raise a ValueError unless ``x`` is ``(batch, in_channels, time)`` of an accepted length."""
