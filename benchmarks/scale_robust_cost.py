@@ -12,7 +12,8 @@ Groups (batch, input length, training series per epoch):
   (batch 32, 500 samples, 2,881 training series: ``configs/forda.yaml``);
 - ``m3`` ... ``m34-res``: each M-net, its W- twin and its robust variant on
   UrbanSound8K's shape (batch 8, 88,200 samples, 7,079 training clips of the
-  paper's split: ``configs/urbansound8k_*.yaml``).
+  paper's split: ``configs/urbansound8k_*.yaml``); ``--mnet_length`` times
+  shorter inputs and scales the epoch to the protocol's length.
 
 Usage::
 
@@ -51,8 +52,11 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torc
     return time.perf_counter() - t0
 
 
-def measure_group(key: str, steps: int, warmup: int) -> dict:
-    names, classes, batch, length, series = GROUPS[key]
+def measure_group(key: str, steps: int, warmup: int, length: int | None = None) -> dict:
+    """Step times of one group; ``length`` (M-net groups) replaces the protocol's input length
+    and scales the epoch's cost by the ratio of lengths (the models are linear in time)."""
+    names, classes, batch, protocol_length, series = GROUPS[key]
+    length = protocol_length if length is None or key == "small" else length
     torch.manual_seed(0)
     models = [build(n, classes) for n in names]
     opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in models]
@@ -64,10 +68,11 @@ def measure_group(key: str, steps: int, warmup: int) -> dict:
             t = _step(m, opt, x, y)
             if i >= warmup:
                 times[k].append(t)
-    steps_per_epoch = math.ceil(series / batch)
+    steps_per_epoch = math.ceil(series / batch) * protocol_length / length
     med = [statistics.median(t) for t in times]
     return {
-        "group": key, "batch": batch, "length": length, "steps_per_epoch": steps_per_epoch,
+        "group": key, "batch": batch, "length": length, "protocol_length": protocol_length,
+        "steps_per_epoch": steps_per_epoch,
         "models": [
             {"model": n, "params": sum(p.numel() for p in m.parameters()),
              "step_s": t, "median_step_s": md, "epoch_s": md * steps_per_epoch,
@@ -78,11 +83,12 @@ def measure_group(key: str, steps: int, warmup: int) -> dict:
 
 
 def to_markdown(results: list[dict]) -> str:
-    lines = ["| model | params | step (s, median) | epoch (s) | / CNN twin |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| model | params | input (batch x samples) | step (s, median) | epoch (s) | "
+             "/ CNN twin |", "|---|---:|---:|---:|---:|---:|"]
     for g in results:
         for r in g["models"]:
-            lines.append(f"| {r['model']} | {r['params']:,} | {r['median_step_s']:.3f} | "
+            lines.append(f"| {r['model']} | {r['params']:,} | {g['batch']} x {g['length']:,} | "
+                         f"{r['median_step_s']:.3f} | "
                          f"{r['epoch_s']:.0f} | {r['vs_cnn']:.1f} |")
     return "\n".join(lines)
 
@@ -93,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5, help="timed steps per model")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--mnet_length", type=int, default=None,
+                   help="input length of the M-net groups (default: the protocol's 88,200); "
+                   "the epoch cost is scaled to the protocol's length")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     results = []
     for key in args.groups:
-        results.append(measure_group(key, args.steps, args.warmup))
+        results.append(measure_group(key, args.steps, args.warmup, args.mnet_length))
         for r in results[-1]["models"]:
             print(f"{r['model']:20s} step {r['median_step_s']:.3f} s, epoch "
                   f"{r['epoch_s']:.0f} s, {r['vs_cnn']:.2f} x CNN", flush=True)

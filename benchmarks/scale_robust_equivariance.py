@@ -62,7 +62,9 @@ def _readout(model: nn.Module, h: Tensor) -> Tensor:
 
 
 def _relative(a: Tensor, b: Tensor) -> float:
-    return ((a - b).norm() / b.norm()).item()
+    """``||a - b|| / ||b||``; 0 where both are zero (a scale that a ReLU silenced in both)."""
+    diff, ref = (a - b).norm().item(), b.norm().item()
+    return 0.0 if diff == 0 else diff / ref
 
 
 def _matching(y: Tensor, y_d: Tensor) -> list[float]:

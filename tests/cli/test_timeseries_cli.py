@@ -54,7 +54,6 @@ def test_fit_on_a_numpy_file(tmp_path: Path) -> None:
     [
         (["--data.name", "GunPint"], ["UCR data set 'GunPint' not found", "Did you mean GunPoint"]),
         (["--data.name", "JapaneseVowels"], ["unequal length", "--data.unequal_length pad"]),
-        (["--data.name", "GunPoint", "--data.root", "/no/such/dir"], ["/no/such/dir"]),
     ],
 )
 def test_ucr_bad_input_is_one_line_error(args: list[str], needles: list[str],
@@ -103,3 +102,11 @@ def test_datasets_lists_the_sets_available_offline(capsys) -> None:
     ucr = out[out.index("\nucr  ("):]
     assert "available offline" in ucr and "GunPoint" in ucr and "ACSF1" in ucr
     assert "\nnumpy  (multiclass)" in out
+
+
+def test_fast_dev_run_is_a_smoke_test_not_a_result(tmp_path: Path, capsys) -> None:
+    assert main(["fit", "--model.model_name", "small-cnn", "--trainer.fast_dev_run", "2",
+                 "--data.limit_per_class", "3", "--trainer.enable_progress_bar", "false",
+                 "--run_root", str(tmp_path)]) == 0
+    assert "a smoke test, not a result" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())  # no run directory, no results.json

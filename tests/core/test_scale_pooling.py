@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 import wavelet_networks as wn
-from wavelet_networks.functional.scale_pooling import (
+from wavelet_networks.functional import (
     scale_pool_halfwidths,
     scale_proportional_max_pool,
     scale_readout,
     scale_readout_weights,
 )
-from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool, ScaleReadout
+from wavelet_networks.nn import ScaleProportionalMaxPool, ScaleReadout
 from wavelet_networks.testing import bandlimited_noise, dilation_error, translation_error
 
 

@@ -120,12 +120,30 @@ def test_half_octave_coset_shifts_by_one_step_under_sqrt2():
     assert _matching_error(a, b, 0) > 0.3  # not the same scales: shifted by half an octave
 
 
+def test_scales_readout_is_equivariant_not_invariant():
+    # readout="scales": the head reads the profile, which a dilation by 2 shifts by two
+    # steps (one scale, two cosets); the features are the invariant model's.
+    length = 1460
+    x = _noise(8, length)
+    torch.manual_seed(0)
+    model = _calibrated(build("w-small-cnn-robust", 10, readout="scales"), length)
+    assert model.head[-1].in_features == 48 * 5 * 2
+    with torch.no_grad():
+        r, r_d = model.readout_features(x), model.readout_features(resample(x, 2))
+        profile = model.scale_profile(x) - model.scale_profile(torch.zeros(1, 1, length))
+    assert torch.allclose(r, profile.flatten(1), atol=1e-6)
+    r, r_d = r.view(8, 48, 10), r_d.view(8, 48, 10)
+    shifted = ((r_d[..., 2:] - r[..., :-2]).norm() / r[..., :-2].norm()).item()
+    unshifted = ((r_d - r).norm() / r.norm()).item()
+    assert shifted < 0.1 < unshifted, (shifted, unshifted)
+
+
 def test_bad_options_raise_clear_errors():
     with pytest.raises(ValueError, match="cosets must be 1"):
         build("w-small-cnn-robust", 2, cosets=3)
     with pytest.raises(ValueError, match="oversample must be 1 or 2"):
         build("w-m5-robust", 2, oversample=4)
-    with pytest.raises(ValueError, match="scale must be one of"):
+    with pytest.raises(ValueError, match="readout must be one of"):
         build("w-m11-robust", 2, readout="median")
     with pytest.raises(ValueError, match=r"expected input of shape \(batch, 1, time\)"):
         build("w-small-cnn-robust", 2)(torch.randn(2, 500))
@@ -172,7 +190,7 @@ def test_readout_subtracts_the_empty_input():
         assert model.readout_features(torch.zeros(2, 1, 400)).abs().max() < 1e-6
         assert model.readout_features(x).abs().max() > 0
         expected = model.scale_profile(x) - model.scale_profile(torch.zeros(1, 1, 400))
-        from wavelet_networks.functional.scale_pooling import scale_readout_weights
+        from wavelet_networks.functional import scale_readout_weights
 
         w = scale_readout_weights(expected.shape[-1], "taper")
         assert torch.allclose(model.readout_features(x), expected @ w, atol=1e-5)

@@ -66,7 +66,7 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
     assert result["metric"] == "accuracy"
     assert result["factors"] == FACTORS and result["seeds"] == [0] and result["epochs"] == 2
     assert list(result["models"]) == ["w-small-cnn", "small-cnn", "small-cnn@0.5-2",
-                                      "w-small-cnn-robust"]
+                                      "w-small-cnn-robust@0.71-1.41"]
     keys = ["0.5", "0.71", "1", "1.41", "2"]
     for spec, r in result["models"].items():
         assert r["family"] == ("wavelet" if spec.startswith("w-") else "baseline")
@@ -77,14 +77,15 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
         # How often the prediction is the factor-1 one: always at factor 1 itself.
         assert list(r["agreement_mean"]) == keys and r["agreement_mean"]["1"] == 1.0
         assert all(0.0 <= v <= 1.0 for v in r["agreement_mean"].values())
-        augmented = spec == "small-cnn@0.5-2"
-        assert r["augment_resample"] == ([0.5, 2.0] if augmented else None)
-        run_dir = (_run_dir(root / "runs" / "augment-0.5-2", "small-cnn", top=True) if augmented
+        name, _, augment = spec.partition("@")  # NAME@LO-HI: trained with augmentation
+        lo_hi = [float(v) for v in augment.split("-")] if augment else None
+        assert r["augment_resample"] == lo_hi
+        run_dir = (_run_dir(root / "runs" / f"augment-{augment}", name, top=True) if augment
                    else _run_dir(root, spec))
         run = json.loads((run_dir / "results.json").read_text())
         assert r["params"] == run["params"]
         assert run["config"]["data"]["init_args"]["augment_resample"] == (
-            "0.5,2" if augmented else None)
+            augment.replace("-", ",") if augment else None)
         # Factor 1 is the plain test set: the study's accuracy is the fit engine's.
         assert r["mean"]["1"] == pytest.approx(run["metrics"]["test/acc"], abs=1e-9)
     assert result["machine"]["cores"] >= 1 and result["command"].startswith("wavelet-networks")
@@ -100,6 +101,35 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
     assert f"{result['models']['small-cnn']['mean']['2']:.3f}" in table.splitlines()[-2]
 
 
+def test_scale_study_merges_studies_over_other_seeds(root: Path, scale_study, capsys) -> None:
+    result, _ = scale_study
+    other = json.loads(json.dumps(result))  # the same study as if run with seed 1
+    other["seeds"] = [1]
+    for r in other["models"].values():
+        for label in ("per_seed", "agreement_per_seed"):
+            r[label] = {"1": {k: v / 2 for k, v in r[label]["0"].items()}}
+    (root / "seed-1").mkdir()
+    (root / "seed-1" / "scale_study.json").write_text(json.dumps(other))
+    code, _ = _run("scale-study", "--merge", f"{root / 'scale'},{root / 'seed-1'}",
+                   "--out", str(root / "merged"))
+    assert code == 0
+    merged = json.loads((root / "merged" / "scale_study.json").read_text())
+    assert merged["seeds"] == [0, 1] and list(merged["models"]) == list(result["models"])
+    for spec, r in merged["models"].items():
+        acc = result["models"][spec]["per_seed"]["0"]
+        for k, v in acc.items():
+            assert r["mean"][k] == pytest.approx(0.75 * v)
+            assert r["std"][k] == pytest.approx(abs(v - v / 2) / 2**0.5)
+        assert r["agreement_per_seed"]["1"]["1"] == 0.5
+    assert "± " in (root / "merged" / "scale_study.md").read_text()
+    capsys.readouterr()
+    code = main(["scale-study", "--merge", f"{root / 'scale'},{root / 'scale'}",
+                 "--out", str(root / "merged2")])
+    _one_line_error(capsys, code, "--merge", "seed 0 is in more than one study")
+    code = main(["scale-study", "--merge", str(root / "missing"), "--out", str(root / "m3")])
+    _one_line_error(capsys, code, "--merge", "no scale_study.json", "missing")
+
+
 def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) -> None:
     code, out = _run("compare", *TINY, "--n_kernels", "84", "--run_root", str(root / "runs"),
                      "--out", str(root / "compare"))
@@ -110,7 +140,7 @@ def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) ->
     assert list(result["models"]) == ["w-small-cnn", "small-cnn", "minirocket"]
     for name, r in result["models"].items():
         assert set(r) >= {"acc", "fit_time_s", "params", "family", "runs", "params_counted"}
-        assert 0.0 <= r["acc"]["mean"] <= 1.0 and r["acc"]["std"] == 0.0
+        assert 0.0 <= r["acc"]["mean"] <= 1.0 and r["acc"]["std"] is None  # one seed
         assert len(r["acc"]["values"]) == 1 and r["fit_time_s"]["mean"] > 0
         if name != "minirocket":
             assert r["acc"]["mean"] == scale_study[0]["models"][name]["mean"]["1"]
@@ -120,6 +150,45 @@ def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) ->
     md = (root / "compare" / "compare.md").read_text()
     assert "| minirocket | minirocket | 850 (ridge; 84 features) |" in md
     assert out.splitlines()[-2].startswith("minirocket")
+    # one seed: the mean alone, no "± 0.000" that looks like a measured spread
+    assert "±" not in md and "±" not in out and "one seed, no spread" in md
+    assert result["machine"]["torch_threads"] == 1  # compare's setting, not MiniRocket's
+
+
+def test_minirocket_fits_every_training_series_and_keeps_torch_threads() -> None:
+    """17 training series in batches of 16: the networks' loader drops the last one."""
+    import torch
+
+    from wavelet_networks.data.arrays import ArrayDataModule
+    from wavelet_networks.studies.compare import fit_minirocket
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(34, 1, 60))
+    y = np.arange(34) % 2
+    x[y == 1] += np.sin(np.arange(60) / 3)
+    dm = ArrayDataModule.from_arrays(x[:17], y[:17], x[17:], y[17:], x[17:19], y[17:19],
+                                     batch_size=16)
+    dm.setup()
+    assert sum(len(b) for _, b in dm.train_dataloader()) == 16
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        r = fit_minirocket(dm, seed=0, n_kernels=84)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert r["train_series"] == 17 and 0.0 <= r["acc"] <= 1.0
+
+
+def test_compare_help_states_the_default_configs_epochs(capsys) -> None:
+    import yaml
+
+    from wavelet_networks.cli.configs import config_path
+
+    epochs = yaml.safe_load(config_path("default").read_text())["trainer"]["max_epochs"]
+    assert main(["compare", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{epochs} for `default`" in help_text
 
 
 def test_compare_refuses_a_finished_run_with_other_settings(root: Path, scale_study,

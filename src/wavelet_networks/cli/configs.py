@@ -22,6 +22,7 @@ import yaml
 
 __all__ = [
     "available_configs",
+    "command_line_data_class",
     "config_path",
     "data_class_path",
     "dataset_name_of",
@@ -131,7 +132,7 @@ def _load_config(path: Path, data_class: str | None = None) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
-def _command_line_data_class(args: list[str]) -> str | None:
+def command_line_data_class(args: list[str]) -> str | None:
     """Import path of the data module ``--data NAME`` names (the last one), if any."""
     found = None
     for i, arg in enumerate(args):
@@ -147,7 +148,7 @@ def _command_line_data_class(args: list[str]) -> str | None:
 
 def preprocess_args(args: list[str]) -> list[str]:
     """Rewrite ``--config NAME`` and ``--data NAME`` for jsonargparse (see module doc)."""
-    data_class = _command_line_data_class(args)
+    data_class = command_line_data_class(args)
     out: list[str] = []
     i = 0
     while i < len(args):

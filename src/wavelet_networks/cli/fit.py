@@ -165,6 +165,12 @@ def _cli_class():
             self.run_dir = Path(cfg.run_dir) if cfg.run_dir else run_dir_for(
                 cfg.run_root, self.dataset, cfg.model.model_name, fold, self.seed
             )
+            self.fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+            if self.fast_dev_run:
+                # A smoke test: it neither resumes nor touches the run directory.
+                import tempfile
+
+                self.run_dir = Path(tempfile.mkdtemp(prefix="wavelet-networks-fast-dev-run-"))
             self.config_dump = yaml.safe_load(
                 self.parser.dump(cfg, skip_link_targets=False, skip_none=False, format="yaml")
             )
@@ -318,10 +324,21 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         test_s = time.perf_counter() - t1
     except BaseException:
         _remove_failed_run(created)
+        if cli.fast_dev_run:
+            shutil.rmtree(rd, ignore_errors=True)
         raise
     metrics: dict[str, Any] = dict(model.test_results)
     for key, value in (test_out[0] if test_out else {}).items():
         metrics.setdefault(key, value)
+    if cli.fast_dev_run:
+        shutil.rmtree(rd, ignore_errors=True)
+        batches = int(trainer.fast_dev_run)
+        if trainer.is_global_zero:
+            print(f"fast_dev_run: {cli.config.model.model_name} on {cli.dataset} ran "
+                  f"{batches} batch{'es' if batches > 1 else ''} of training, validation and "
+                  "test; a smoke test, not a result: no run directory or results.json written")
+        return {"model": cli.config.model.model_name, "dataset": cli.dataset,
+                "fast_dev_run": batches, "metrics": metrics}
     best_epoch = None
     if best:
         best_epoch = torch.load(best, map_location="cpu", weights_only=False).get("epoch")
@@ -406,7 +423,7 @@ def fit_command(args: list[str]) -> int:
     rows = []
     for name in DEFAULT_PAIR:
         rows.append(run_fit(_with_default_config(["--model.model_name", name, *args])))
-    if _rank_zero():
+    if _rank_zero() and not any(r.get("fast_dev_run") for r in rows):
         from wavelet_networks.studies.scale import speed_accuracies
 
         print(format_comparison(rows, [speed_accuracies(r["checkpoint"]) for r in rows]))
@@ -522,6 +539,8 @@ def cv_command(args: list[str]) -> int:
             cli_probe = str(exc).split("'")[1]
             rows.append(json.loads((Path(cli_probe) / RESULTS_FILE).read_text()))
             print(f"fold {k}: finished run re-used from {cli_probe}")
+    if any(r.get("fast_dev_run") for r in rows):
+        return 0  # smoke tests: nothing to summarise
     key = "test/acc" if "test/acc" in rows[0]["metrics"] else "test/roc_auc"
     values = [float(r["metrics"][key]) for r in rows]
     mean = statistics.fmean(values)

@@ -23,8 +23,8 @@ intra-op thread unless OMP_NUM_THREADS is set, as `wavelet-networks fit` does.
 SCALE_DESCRIPTION = """\
 Does scale equivariance pay? Train networks at the original time scale of a
 data set (default: w-small-cnn, its CNN twin small-cnn, small-cnn trained with
-resampling augmentation over [0.5, 2], and the scale-robust w-small-cnn-robust,
-on the embedded ACSF1 data, packaged config `default`; `--config forda` for
+resampling augmentation over [0.5, 2], and the scale-robust w-small-cnn-robust
+trained with resampling augmentation over [0.71, 1.41], on the embedded ACSF1 data, packaged config `default`; `--config forda` for
 FordA), then test them on the test set resampled by each factor (band-limited
 resampling, wn.testing.resample; >1 stretches, <1 compresses; back to the
 original length by centred crop or zero padding, or --length resampled).
@@ -37,10 +37,12 @@ COMPARE_DESCRIPTION = """\
 A wavelet network, its parameter-matched CNN and MiniRocket (aeon) trained and
 tested side by side over several seeds (default: w-small-cnn, small-cnn and
 MiniRocket on the embedded ACSF1 data, seeds 0,1,2). Prints test accuracy
-(mean +- sample std over seeds), training time and parameter count, and writes
-compare.json and compare.md to --out. MiniRocket's "params" are its ridge
-classifier's weights (classes x features + classes); its number of features is
-shown beside them (its convolution kernels are fixed, not learned).
+(mean +- sample std over seeds; the mean alone for one seed), training time
+and parameter count, and writes compare.json and compare.md to --out.
+MiniRocket is fitted on every training series (the networks' training split,
+unshuffled, nothing dropped). MiniRocket's "params" are its ridge classifier's
+weights (classes x features + classes); its number of features is shown
+beside them (its convolution kernels are fixed, not learned).
 """ + COMMON_EPILOG_NOTE
 
 
@@ -68,12 +70,22 @@ def _floats(spec: str) -> list[float]:
     return out
 
 
+def _default_config_epochs() -> int | str:
+    """``trainer.max_epochs`` of the packaged ``default`` config (what --help states)."""
+    import yaml
+
+    from wavelet_networks.cli.configs import config_path
+
+    cfg = yaml.safe_load(config_path("default").read_text()) or {}
+    return (cfg.get("trainer") or {}).get("max_epochs", "?")
+
+
 def _common(p: ArgumentParser, out_default: str) -> None:
     p.add_argument("--seeds", default="0,1,2", help="training seeds, e.g. '0,1,2' or '0-4' "
                    "(default: 0,1,2)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="training epochs (default: the config's trainer.max_epochs; 60 for "
-                   "`default`)")
+                   help="training epochs (default: the config's trainer.max_epochs; "
+                   f"{_default_config_epochs()} for `default`)")
     p.add_argument("--config", default="default",
                    help="fit config (packaged name or YAML file) giving the data set, optimiser "
                    "and trainer (default: default = ACSF1)")
@@ -108,14 +120,30 @@ def _check_epochs(epochs: int | None) -> None:
         raise CLIError(f"--epochs must be >= 1, got {epochs}")
 
 
+def _read_study(folder: str) -> dict:
+    """The ``scale_study.json`` of a study's output folder (a CLIError naming what is wrong)."""
+    import json
+    from pathlib import Path
+
+    path = Path(folder.strip()) / "scale_study.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CLIError(f"--merge: no scale_study.json in {folder.strip()!r}") from None
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--merge: {path} is not valid JSON: {exc}") from None
+
+
 def scale_study_command(args: list[str]) -> int:
     """``wavelet-networks scale-study [options]``."""
     from wavelet_networks.studies.scale import (
         DEFAULT_FACTORS,
         DEFAULT_MODELS,
         format_scale_table,
+        merge_scale_studies,
         parse_model_spec,
         run_scale_study,
+        write_scale_study,
     )
 
     p = ArgumentParser(
@@ -135,8 +163,23 @@ def scale_study_command(args: list[str]) -> int:
                    "length (default); resampled: keep their new length, which separates the "
                    "change of scale from the loss of content (only for models that pool over "
                    "time, e.g. small-cnn and the M-nets, not for fixed-window heads)")
+    p.add_argument("--merge", default=None, metavar="DIRS",
+                   help="comma-separated output folders of studies over other seeds (same data, "
+                   "models and factors): write their pooled table, JSON and plot to --out "
+                   "instead of training")
     _common(p, "studies/scale")
     ns, extra = p.parse_known_args(args)
+    if ns.merge is not None:
+        try:
+            result = merge_scale_studies([_read_study(d) for d in ns.merge.split(",")
+                                          if d.strip()])
+        except ValueError as exc:
+            raise CLIError(f"--merge: {exc}") from None
+        result["command"] = shlex.join(["wavelet-networks", "scale-study", *args])
+        write_scale_study(result, ns.out)
+        print(format_scale_table(result))
+        print(f"wrote {ns.out}/scale_study.json, scale_study.md and scale_study.png")
+        return 0
     fit_args = _forwarded(extra, "scale-study")
     _check_epochs(ns.epochs)
     models = [m.strip() for m in ns.models.split(",") if m.strip()]

@@ -4,7 +4,7 @@ The zoo's wavelet networks are equivariant layer by layer, yet their logits
 change under a dilation of the input: fixed time pools cover half as much of
 the signal's own time at the dilated input's matching scale, and the heads
 pool over the one or two scales left after the crops, which a dilation pushes
-off the grid (docs/scale_robust.md measures both). The variants here change
+off the grid (docs/scale_study.md measures both). The variants here change
 three things and keep the rest of each architecture:
 
 - every time pool is a :class:`~wavelet_networks.nn.ScaleProportionalMaxPool` (window
@@ -20,6 +20,11 @@ three things and keep the rest of each architecture:
   ``sqrt(2)`` shifts by one step (``cosets=1``: the dyadic grid alone, about
   0.6 times the cost).
 
+``readout="scales"`` keeps the scale axis instead: the linear head reads the
+whole scale profile (channels times scales), which a dilation shifts rather
+than leaves alone, so the model stays equivariant up to the head but is not
+invariant: for data whose classes differ in absolute time scale (ACSF1).
+
 Optional: ``oversample=2`` resamples the input to twice its rate first, so
 that content near the Nyquist frequency, which a compression pushes below the
 finest scale, stays on the grid (twice the cost).
@@ -34,13 +39,20 @@ import torch
 from torch import Tensor, nn
 
 from wavelet_networks import nn as wnn
-from wavelet_networks.functional.scale_pooling import scale_readout_weights
+from wavelet_networks._validation import check_choice
+from wavelet_networks.functional import READOUT_SCALE_MODES, scale_readout_weights
 from wavelet_networks.models._base import ZooModel, init_he_uniform
 from wavelet_networks.models.mnets import EPS, INPUT_LENGTH, PLANS, RES_BLOCKS, SAMPLE_RATE
 from wavelet_networks.models.registry import ModelCard, register
-from wavelet_networks.nn.scale_pooling import ScaleProportionalMaxPool, ScaleReadout
+from wavelet_networks.nn import ScaleProportionalMaxPool
+from wavelet_networks.nn.module import _walk
 
 __all__ = ["ScaleRobustMixin", "WMNetRobust", "WResMNetRobust", "WSmallCNNRobust"]
+
+
+READOUTS = (*READOUT_SCALE_MODES, "scales")
+"""Readouts of the robust models: the weights over scales of :func:`scale_readout`, or
+"scales" (no pool over scales: the head reads every scale)."""
 
 
 def _check_options(cosets: int, oversample: int, readout: str) -> None:
@@ -48,7 +60,14 @@ def _check_options(cosets: int, oversample: int, readout: str) -> None:
         raise ValueError(f"cosets must be 1 (dyadic grid) or 2 (half octaves), got {cosets!r}")
     if isinstance(oversample, bool) or oversample not in (1, 2):
         raise ValueError(f"oversample must be 1 or 2, got {oversample!r}")
-    ScaleReadout(readout)  # checks the name
+    check_choice(readout, "readout", READOUTS)
+
+
+def _head_features(features: nn.Module, channels: int, readout: str, cosets: int) -> int:
+    """Inputs of the linear head: ``channels``, or channels times profile scales ("scales")."""
+    if readout != "scales":
+        return channels
+    return channels * _walk(features.named_children(), None)[1] * cosets
 
 
 class ScaleRobustMixin:
@@ -67,7 +86,8 @@ class ScaleRobustMixin:
     subtract_empty: bool
 
     def readout_features(self, x: Tensor) -> Tensor:
-        r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales.
+        r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales
+        (``(B, C * S * cosets)``, every scale, with ``readout="scales"``).
 
         The weighted mean (``readout``) over scales of :meth:`scale_profile`
         minus the profile of an empty input of the same length
@@ -89,6 +109,8 @@ class ScaleRobustMixin:
         if self.subtract_empty:
             with _running_statistics(self.features):
                 h = h - self.scale_profile(x.new_zeros(1, *x.shape[1:]))
+        if self.readout == "scales":
+            return h.flatten(1)
         if self.readout == "max":
             return h.amax(dim=-1)
         return h @ scale_readout_weights(h.shape[-1], self.readout, h.dtype, h.device)
@@ -160,7 +182,8 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         scale_kernel_size: scales spanned by the first group conv.
         pool: window at scale 0 and stride of the two scale-proportional pools.
         dropout: dropout before the linear head.
-        readout: weights over scales, "taper", "mean" or "max".
+        readout: weights over scales, "taper", "mean" or "max"; "scales": no pool over
+            scales, the head reads every scale (equivariant, not invariant).
         cosets: 2 (default) adds the half-octave coset (input compressed by
             ``sqrt(2)``); 1: the dyadic grid only.
         oversample: resample the input to this many times its rate first (1 or 2).
@@ -207,7 +230,8 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
             wnn.GroupBatchNorm(c3),
             nn.ReLU(inplace=True),
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3, num_classes))
+        width = _head_features(self.features, c3, readout, cosets)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3 or x.shape[1] != self.in_channels:
@@ -290,7 +314,8 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
             if pool_last or i < len(plan) - 1:
                 layers.append(ScaleProportionalMaxPool(4))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in, num_classes, bias=False)
+        width = _head_features(self.features, c_in, readout, cosets)
+        self.head = nn.Linear(width, num_classes, bias=False)
         init_he_uniform(self)
         self._finish()
 
@@ -339,7 +364,8 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
             if i < len(blocks) - 1:
                 layers.append(ScaleProportionalMaxPool(4))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in, num_classes, bias=False)
+        width = _head_features(self.features, c_in, readout, cosets)
+        self.head = nn.Linear(width, num_classes, bias=False)
         init_he_uniform(self)
         self._finish()
 
@@ -353,7 +379,7 @@ _NOTES = (
     "Scale-robust variant (models/robust.py): scale-proportional max pools SP(4) "
     "(window 4 * 2**j at scale j, same stride), at least 5 scales at the head, readout = "
     "mean over time then a tapered (Hann) mean over scales of the features minus those of an "
-    "empty input, then linear. Overrides also: readout ('taper', 'mean', 'max'), cosets (2: "
+    "empty input, then linear. Overrides also: readout ('taper', 'mean', 'max'; 'scales': no pool over scales, not invariant), cosets (2: "
     "half-octave coset, 1: none), oversample (2: input at twice its rate), subtract_empty."
 )
 _ROBUST_WIDTH = {"m3": 184, "m5": 91, "m11": 56, "m18": 60}

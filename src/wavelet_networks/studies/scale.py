@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_speeds",
     "factor_key",
     "format_scale_table",
+    "merge_scale_studies",
     "parse_model_spec",
     "resample_to_length",
     "run_scale_study",
@@ -202,8 +203,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 #: The study's default models: the W- model, its CNN twin, the CNN trained with resampling
-#: augmentation over [0.5, 2], and the scale-robust W- model.
-DEFAULT_MODELS = ("w-small-cnn", "small-cnn", "small-cnn@0.5-2", "w-small-cnn-robust")
+#: augmentation over [0.5, 2], and the scale-robust W- model trained with resampling
+#: augmentation within half an octave (the grid's cosets cover what lies between octaves).
+DEFAULT_MODELS = ("w-small-cnn", "small-cnn", "small-cnn@0.5-2", "w-small-cnn-robust@0.71-1.41")
 
 
 def run_scale_study(
@@ -335,6 +337,47 @@ def run_scale_study(
     if out_dir is not None:
         write_scale_study(result, out_dir)
     return result
+
+
+def merge_scale_studies(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One study from studies of the same data set, factors and models over other seeds.
+
+    Per model the per-seed values are pooled and the mean and sample std
+    recomputed (as :func:`run_scale_study` does); ``seeds``, ``run_dirs`` and
+    the wall time add up. Raises a ValueError where the studies differ in data
+    set, factors, length handling or models, or share a seed.
+    """
+    if not results:
+        raise ValueError("no study to merge")
+    first = results[0]
+    merged = {**first, "seeds": [], "models": {}, "wall_time_s": 0.0}
+    merged.pop("command", None)
+    for r in results:
+        for key in ("dataset", "factors", "length"):
+            if r.get(key) != first.get(key):
+                raise ValueError(f"studies differ in {key}: {first.get(key)!r} and {r.get(key)!r}")
+        if list(r["models"]) != list(first["models"]):
+            raise ValueError(f"studies differ in models: {list(first['models'])} and "
+                             f"{list(r['models'])}")
+        shared = set(map(str, merged["seeds"])) & set(map(str, r["seeds"]))
+        if shared:
+            raise ValueError(f"seed {sorted(shared)[0]} is in more than one study")
+        merged["seeds"] += list(r["seeds"])
+        merged["wall_time_s"] = round(merged["wall_time_s"] + r.get("wall_time_s", 0.0), 1)
+    keys = [factor_key(f) for f in first["factors"]]
+    for spec, entry in first["models"].items():
+        out = {k: v for k, v in entry.items() if not k.endswith(("mean", "std", "per_seed"))}
+        out["run_dirs"] = [d for r in results for d in r["models"][spec].get("run_dirs", [])]
+        for label in ("", "agreement_"):
+            per_seed = {s: v for r in results
+                        for s, v in r["models"][spec].get(f"{label}per_seed", {}).items()}
+            mean, std = {}, {}
+            for k in keys:
+                if per_seed and all(k in v for v in per_seed.values()):
+                    mean[k], std[k] = _mean_std([v[k] for v in per_seed.values()])
+            out[f"{label}mean"], out[f"{label}std"], out[f"{label}per_seed"] = mean, std, per_seed
+        merged["models"][spec] = out
+    return merged
 
 
 def write_scale_study(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
