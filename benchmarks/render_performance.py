@@ -1,4 +1,8 @@
-"""Print the README's performance section from a results JSON: ``python benchmarks/render_readme.py FILE``."""
+"""Print the "Current results" section of docs/performance.md from a results JSON.
+
+Usage: ``python benchmarks/render_performance.py FILE`` (the same as
+``wavelet-networks bench --markdown FILE``).
+"""
 
 import json
 import sys
