@@ -57,3 +57,15 @@ def test_api_pages_name_existing_modules() -> None:
                     found = True
                     break
             assert found, f"{page.name}: {target} is not in src/"
+
+
+def test_performance_page_shows_the_results_file() -> None:
+    """The page's "Current results" are the rendering of the results file it names."""
+    import json
+
+    from wavelet_networks.bench import render_markdown
+
+    results = ROOT / "benchmarks" / "results" / "cpu-2core-epyc-zen5.json"
+    page = (DOCS / "performance.md").read_text()
+    assert f"--output benchmarks/results/{results.name}" in page
+    assert render_markdown(json.loads(results.read_text())).strip() in page
