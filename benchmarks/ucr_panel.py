@@ -64,6 +64,39 @@ def mean_ranks(scores: np.ndarray) -> np.ndarray:
     return np.mean([rankdata(-row, method="average") for row in scores], axis=0)
 
 
+def critical_difference(scores: np.ndarray, methods: list[str],
+                        alpha: float = 0.1) -> dict[str, Any]:
+    """The tests behind aeon's critical-difference diagram, as numbers.
+
+    ``scores``: ``(n_datasets, n_methods)`` accuracies. A Friedman test over
+    all methods first; then, for every pair of methods (the better mean rank
+    first), a one-sided Wilcoxon signed-rank test that the better-ranked one
+    scores higher, with the Holm-style level of aeon's
+    ``plot_critical_difference`` (``alpha / (n_methods - 1)``). A pair is told
+    apart only where the Friedman test rejects at ``alpha`` and the pair's
+    p-value is below that level. Pairs equal on every data set get p = 1.
+    """
+    from scipy.stats import friedmanchisquare, wilcoxon
+
+    ranks = mean_ranks(scores)
+    order = [int(i) for i in np.argsort(ranks, kind="stable")]
+    friedman_p = float(friedmanchisquare(*scores.T).pvalue) if len(methods) >= 3 else None
+    level = alpha / (len(methods) - 1)
+    pairs = []
+    for a_pos, a in enumerate(order):
+        for b in order[a_pos + 1:]:
+            diff = scores[:, a] - scores[:, b]
+            p = 1.0 if np.all(diff == 0) else float(
+                wilcoxon(scores[:, a], scores[:, b], zero_method="wilcox",
+                         alternative="greater").pvalue)
+            pairs.append({"better": methods[a], "worse": methods[b], "p": p,
+                          "told_apart": bool((friedman_p is None or friedman_p < alpha)
+                                             and p < level)})
+    return {"alpha": alpha, "friedman_p": friedman_p, "pair_level": level, "pairs": pairs,
+            "test": "Friedman, then one-sided Wilcoxon signed-rank per pair (aeon's "
+                    "plot_critical_difference: wilcoxon, holm)"}
+
+
 def dataset_facts(name: str) -> dict[str, Any]:
     """Length, channels, classes and split sizes of a UCR set (as the ucr data module reads it)."""
     from wavelet_networks.data.ucr import UCRDataModule
@@ -97,6 +130,7 @@ def summarise(per_dataset: dict[str, dict[str, Any]], facts: dict[str, dict[str,
         "wavelet_ahead_of_twin": {"count": len(ahead), "of": len(names), "datasets": ahead,
                                   "tied": tied},
         "mean_fit_time_s": fit_time,
+        "critical_difference": critical_difference(acc, methods) if len(names) >= 2 else None,
         "facts": facts,
     }
 
@@ -105,6 +139,16 @@ def _acc_cell(r: dict[str, Any]) -> str:
     if r["acc"].get("std") is None:
         return f"{r['acc']['mean']:.3f}"
     return f"{r['acc']['mean']:.3f} ± {r['acc']['std']:.3f}"
+
+
+def _cd_lines(cd: dict[str, Any] | None) -> list[str]:
+    if not cd:
+        return []
+    fried = "n/a" if cd["friedman_p"] is None else f"{cd['friedman_p']:.3g}"
+    pairs = "; ".join(f"{q['better']} > {q['worse']}: p = {q['p']:.3g}"
+                      f"{' (told apart)' if q['told_apart'] else ''}" for q in cd["pairs"])
+    return [f"Critical difference (alpha = {cd['alpha']}): Friedman p = {fried}; one-sided "
+            f"Wilcoxon signed-rank per pair, level {cd['pair_level']:.3g}: {pairs}.", ""]
 
 
 def format_panel(result: dict[str, Any]) -> str:
@@ -133,6 +177,7 @@ def format_panel(result: dict[str, Any]) -> str:
         f"sets (1 = best): {rank}. {w} ahead of {t} on {ahead['count']} of {ahead['of']} "
         f"data sets{' (ties: ' + ', '.join(ahead['tied']) + ')' if ahead['tied'] else ''}.",
         "",
+        *_cd_lines(s.get("critical_difference")),
         "| data set | " + " | ".join(f"{m} fit (s)" for m in methods) + " |",
         "|---|" + "---:|" * len(methods),
     ]
