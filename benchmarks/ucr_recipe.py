@@ -56,7 +56,8 @@ def _fit_options(options: dict[str, Any]) -> list[str]:
 
 
 def run_variant(model: str, datasets: list[str], seeds: list[int], epochs: int,
-                options: dict[str, Any], run_root: str | Path) -> dict[str, Any]:
+                options: dict[str, Any], run_root: str | Path,
+                label: str = "") -> dict[str, Any]:
     """Train (or re-use) ``model`` with ``options`` on every set and seed; validation numbers."""
     from wavelet_networks.studies.common import train_or_reuse
 
@@ -75,7 +76,7 @@ def run_variant(model: str, datasets: list[str], seeds: list[int], epochs: int,
             "fit_s": statistics.fmean(r["fit_s"] for r in runs),
             "runs": runs,
         }
-        print(f"    {model} {options or '(baseline)'} on {name}: val acc "
+        print(f"    {label or model} on {name}: val acc "
               f"{per[name]['val_acc']:.3f}, val loss {per[name]['val_loss']:.3f}", flush=True)
     return per
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
              for name, spec in ns.variant]
     for name, model, options, root in plan:
         print(f"== {name}: {model} {options}", flush=True)
-        per = run_variant(model, datasets, seeds, ns.epochs, options, root)
+        per = run_variant(model, datasets, seeds, ns.epochs, options, root, name)
         variants[name] = {"model": model, "options": options, "per_dataset": per,
                           "mean_val_acc": statistics.fmean(per[d]["val_acc"] for d in datasets)}
     base = variants["baseline"]["per_dataset"]

@@ -96,3 +96,10 @@ def test_critical_difference_needs_the_friedman_test_first(panel) -> None:
     same = panel.critical_difference(np.array([[0.7, 0.7, 0.1], [0.6, 0.6, 0.2]]),
                                      ["a", "b", "c"])
     assert next(q for q in same["pairs"] if {q["better"], q["worse"]} == {"a", "b"})["p"] == 1.0
+
+
+def test_datasets_option_takes_a_selection_or_names(panel) -> None:
+    assert panel.dataset_names("cpu") == list(panel.CPU_DATASETS)
+    assert panel.dataset_names("default") == list(panel.DEFAULT_DATASETS)
+    assert panel.dataset_names(" GunPoint, ECG200,") == ["GunPoint", "ECG200"]
+    assert len(set(panel.CPU_DATASETS)) == 10
