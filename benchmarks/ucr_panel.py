@@ -312,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         "n_kernels": ns.n_kernels,
         "per_dataset": per_dataset,
         "summary": summarise(per_dataset, facts, ns.model, twin),
+        # this invocation; finished runs it re-used count only in fit_time_s_total
         "wall_time_s": round(time.perf_counter() - t0, 1),
+        "fit_time_s_total": round(sum(v for d in per_dataset.values()
+                                      for m in d["models"].values()
+                                      for v in m["fit_time_s"]["values"]), 1),
         "machine": machine,
         "command": shlex.join(["python", "benchmarks/ucr_panel.py", *argv]),
     }
