@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate, get_worker_info
 
 from wavelet_networks._machine import default_cache_dir
 from wavelet_networks.data.audio import (
@@ -91,6 +91,85 @@ def collate_drop_none(batch: list[Any]) -> Any:
     return default_collate(kept)
 
 
+class ResumableRandomSampler(RandomSampler):
+    """:class:`~torch.utils.data.RandomSampler` that can continue an epoch where it stopped.
+
+    Draws exactly what ``RandomSampler`` draws from its ``generator`` (the order of
+    every epoch is the one a plain shuffled loader gives). Before each epoch's
+    permutation it records the generator's state (:attr:`epoch_state`); a sampler
+    given that state back with :meth:`resume` draws the same permutation again and
+    skips its first ``skip`` indices, so that a run restored from a mid-epoch or
+    end-of-epoch checkpoint sees the same examples in the same order as one that
+    was never stopped.
+    """
+
+    def __init__(self, data_source, generator: torch.Generator) -> None:
+        super().__init__(data_source, generator=generator)
+        self.epoch_state: torch.Tensor | None = None
+        self._resume: tuple[torch.Tensor, int] | None = None
+
+    def resume(self, epoch_state: torch.Tensor, skip: int) -> None:
+        """Make the next epoch repeat the one that began at ``epoch_state``, minus ``skip`` indices."""
+        self._resume = (epoch_state, int(skip))
+
+    def __iter__(self):
+        skip = 0
+        if self._resume is not None:
+            state, skip = self._resume
+            self._resume = None
+            self.generator.set_state(state)
+        self.epoch_state = self.generator.get_state()
+        it = super().__iter__()
+        for _ in range(skip):
+            if next(it, None) is None:
+                return
+        yield from it
+
+
+class ResumableLoader(DataLoader):
+    """A shuffled training DataLoader whose position Lightning saves in checkpoints.
+
+    ``state_dict()`` (stored by Lightning's fit loop in every checkpoint) says
+    where the next permutation starts and how many of its batches the training
+    loop has already received; ``load_state_dict()`` makes the next epoch
+    continue from there (see :class:`ResumableRandomSampler`). Lightning asks a
+    sized loader for one batch at a time (no prefetching), so the count of
+    batches handed out is the count of batches trained on.
+    """
+
+    _batches_served = 0
+
+    def __iter__(self):
+        sampler = self.sampler
+        start = 0
+        if isinstance(sampler, ResumableRandomSampler) and sampler._resume is not None:
+            start = sampler._resume[1] // max(1, self.batch_size or 1)
+        self._batches_served = start
+        for batch in super().__iter__():
+            self._batches_served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.sampler
+        if not isinstance(sampler, ResumableRandomSampler) or sampler.epoch_state is None:
+            return {}
+        if self._batches_served < len(self):  # mid-epoch: repeat this permutation, minus a prefix
+            return {"epoch_state": sampler.epoch_state, "batches": self._batches_served}
+        # The epoch is complete: the next permutation starts from the generator's state
+        # once the next iterator has drawn its workers' base seed (a fresh iterator per
+        # epoch; persistent workers keep the first one and draw nothing).
+        generator = torch.Generator()
+        generator.set_state(sampler.generator.get_state())
+        if not self.persistent_workers:
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+        return {"epoch_state": generator.get_state(), "batches": 0}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        sampler = self.sampler
+        if state and isinstance(sampler, ResumableRandomSampler):
+            sampler.resume(state["epoch_state"], state["batches"] * (self.batch_size or 1))
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -106,22 +185,28 @@ def make_loader(
     is available, and :func:`collate_drop_none`. A shuffled (training) loader
     whose last batch would hold a single example drops it: batch norm over a
     batch of one fails in training mode. Nothing else is ever dropped.
+
+    A shuffled loader is a :class:`ResumableLoader`: a run resumed from a
+    checkpoint continues the data order where it stopped.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
     n = len(dataset)  # type: ignore[arg-type]
     drop_last = shuffle and n > batch_size and n % batch_size == 1
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=drop_last,
-        generator=generator,
-        collate_fn=collate_drop_none,
-    )
+    kwargs: dict[str, Any] = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,
+        "pin_memory": torch.cuda.is_available(),
+        "drop_last": drop_last,
+        "generator": generator,
+        "collate_fn": collate_drop_none,
+    }
+    if shuffle:
+        # The same draws as DataLoader(shuffle=True, generator=generator) makes.
+        sampler = ResumableRandomSampler(dataset, generator=generator)
+        return ResumableLoader(dataset, sampler=sampler, **kwargs)
+    return DataLoader(dataset, shuffle=False, **kwargs)
 
 
 class WaveSource:
@@ -346,9 +431,16 @@ class AudioClipDataModule(WaveformDataModule):
         if self.datasets:
             return
         rows = self._index()
-        source, broken = self._source(sorted({k for k, _, _ in rows}))
+        keys = sorted({k for k, _, _ in rows})
+        source, broken = self._source(keys)
         self.broken.update(broken)
         handle_broken(broken, self.on_error, self.name, self.root)
+        if keys and len(broken) == len(keys):
+            first = sorted(broken)[0]
+            raise ValueError(
+                f"{self.name}: all {len(keys)} audio files under {self.root} failed to decode "
+                f"(e.g. {first}: {broken[first]}); expected audio files libsndfile reads"
+            )
         for split in ("train", "val", "test"):
             kept = [(k, y) for k, y, s in rows if s == split and k not in broken]
             self.datasets[split] = ClipDataset(
