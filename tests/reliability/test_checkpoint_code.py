@@ -1,0 +1,67 @@
+"""A checkpoint whose pickle runs code is refused before the code runs, by every reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, error_line
+from wavelet_networks.cli import main
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["test", "--ckpt", "{ckpt}"],
+        ["predict", "--ckpt", "{ckpt}", "{npy}"],
+        ["plot", "kernels", "--ckpt", "{ckpt}", "--out", "{out}"],
+        ["plot", "scalogram", "--ckpt", "{ckpt}", "--input", "{npy}", "--out", "{out}"],
+    ],
+    ids=["test", "predict", "plot-kernels", "plot-scalogram"],
+)
+def test_cli_readers_refuse_a_code_running_checkpoint(args, evil_checkpoint, tmp_path, capsys):
+    import numpy as np
+
+    ckpt, witness = evil_checkpoint
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.zeros(1460, dtype=np.float32))
+    filled = [a.format(ckpt=ckpt, npy=npy, out=tmp_path / "k.png") for a in args]
+    assert main(filled) == 2
+    error_line(capsys.readouterr().err, "error: refusing to read checkpoint", "posix.system")
+    assert not witness.exists()
+    assert not (tmp_path / "k.png").exists()
+
+
+def test_fit_resume_refuses_a_code_running_checkpoint(evil_checkpoint, tmp_path, capsys) -> None:
+    ckpt, witness = evil_checkpoint
+    assert main(["fit", *TINY, "--run_root", str(tmp_path / "runs"), "--resume", str(ckpt)]) == 2
+    error_line(capsys.readouterr().err, "refusing to read", str(ckpt))
+    assert not witness.exists()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_studies_refuse_a_code_running_checkpoint(evil_checkpoint) -> None:
+    from wavelet_networks._checkpoint import UnsafeCheckpointError
+    from wavelet_networks.studies.common import data_module_from_checkpoint
+
+    ckpt, witness = evil_checkpoint
+    with pytest.raises(UnsafeCheckpointError, match=r"posix\.system"):
+        data_module_from_checkpoint(ckpt)
+    assert not witness.exists()
+
+
+def test_the_loader_reads_plain_state_and_refuses_only_code(tmp_path: Path) -> None:
+    import torch
+
+    from wavelet_networks._checkpoint import load_checkpoint_file
+
+    plain = tmp_path / "plain.pt"
+    state = {"w": torch.arange(3.0), "meta": {"epoch": 2, "names": ["a", "b"], "t": (1, None)}}
+    torch.save(state, plain)
+    got = load_checkpoint_file(plain)
+    assert torch.equal(got["w"], state["w"]) and got["meta"] == state["meta"]
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"not a file written by torch\.save"):
+        load_checkpoint_file(text)

@@ -1,0 +1,74 @@
+"""A fit killed or signalled at any point and run again ends exactly like one never stopped.
+
+Every comparison is exact: the per-step trace (examples, learning rate, random
+generator state), the test metrics and every weight of the best and last
+checkpoints. One thread per process makes the arithmetic deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    fit_args,
+    kill_args,
+    one_line_error,
+    results,
+    run_cli,
+    run_dir_of,
+    same_weights,
+    trace_args,
+)
+
+
+def _assert_same_run(reference: dict, run_dir: Path, before: list[str], after: list[str]) -> None:
+    ref_dir, ref_trace = reference["run_dir"], reference["trace"]
+    # The stopped process trained the reference's first steps; the resumed one the rest
+    # (repeating any step done after the checkpoint it resumed from).
+    assert after, "the resumed run trained nothing"
+    resumed_at = len(ref_trace) - len(after)
+    assert 0 < resumed_at <= len(before)
+    assert before[:resumed_at] == ref_trace[:resumed_at]
+    assert after == ref_trace[resumed_at:]
+    got, want = results(run_dir), results(ref_dir)
+    assert got["metrics"] == want["metrics"]
+    assert (got["best_epoch"], got["best_val_loss"]) == (want["best_epoch"], want["best_val_loss"])
+    for name in ("best.ckpt", "last.ckpt"):
+        assert same_weights(run_dir / "checkpoints" / name, ref_dir / "checkpoints" / name)
+
+
+def _stop_and_resume(tmp_path: Path, stop: list[str]):
+    root = tmp_path / "runs"
+    first, second = tmp_path / "first.trace", tmp_path / "second.trace"
+    stopped = run_cli(*fit_args(root, *trace_args(first), *stop), cwd=tmp_path)
+    resumed = run_cli(*fit_args(root, *trace_args(second)), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+    lines = [p.read_text().splitlines() if p.exists() else [] for p in (first, second)]
+    return stopped, run_dir_of(root), lines[0], lines[1]
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [kill_args(epoch=1, batch=1), kill_args(epoch=1, where="epoch_end")],
+    ids=["mid-epoch", "epoch-end"],
+)
+def test_sigkill_then_resume_equals_an_uninterrupted_run(stop, reference, tmp_path) -> None:
+    stopped, run_dir, before, after = _stop_and_resume(tmp_path, stop)
+    assert stopped.returncode == -9
+    _assert_same_run(reference, run_dir, before, after)
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_saves_a_checkpoint_exits_and_resumes_exactly(name, code, reference, tmp_path):
+    # Mid-epoch: the checkpoint is written at the batch boundary after the signal,
+    # and the resumed run skips the batches of that epoch already trained on.
+    stop = kill_args(epoch=1, batch=0, signal_name=name)
+    stopped, run_dir, before, after = _stop_and_resume(tmp_path, stop)
+    assert stopped.returncode == code, stopped.stderr[-3000:]
+    one_line_error(stopped, f"interrupted by {name} at epoch 1", "last.ckpt",
+                   "run the same command again to resume")
+    _assert_same_run(reference, run_dir, before, after)
+    assert results(run_dir)["resumed_from"] == str(run_dir / "checkpoints" / "last.ckpt")
