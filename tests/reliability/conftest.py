@@ -116,7 +116,7 @@ def reference(tmp_path_factory) -> dict:
     return {"run_dir": run_dir_of(root), "trace": trace.read_text().splitlines()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def evil_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
     """``(checkpoint file whose unpickling creates a file, that file)``: a code-running pickle."""
     import torch

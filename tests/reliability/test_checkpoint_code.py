@@ -27,28 +27,30 @@ def test_cli_readers_refuse_a_code_running_checkpoint(args, evil_checkpoint, tmp
     npy = tmp_path / "x.npy"
     np.save(npy, np.zeros(1460, dtype=np.float32))
     filled = [a.format(ckpt=ckpt, npy=npy, out=tmp_path / "k.png") for a in args]
-    assert main(filled) == 2
+    code = main(filled)
+    assert not witness.exists()  # the pickle's code did not run
+    assert code == 2
     error_line(capsys.readouterr().err, "error: refusing to read checkpoint", "posix.system")
-    assert not witness.exists()
     assert not (tmp_path / "k.png").exists()
 
 
 def test_fit_resume_refuses_a_code_running_checkpoint(evil_checkpoint, tmp_path, capsys) -> None:
     ckpt, witness = evil_checkpoint
-    assert main(["fit", *TINY, "--run_root", str(tmp_path / "runs"), "--resume", str(ckpt)]) == 2
-    error_line(capsys.readouterr().err, "refusing to read", str(ckpt))
+    code = main(["fit", *TINY, "--run_root", str(tmp_path / "runs"), "--resume", str(ckpt)])
     assert not witness.exists()
+    assert code == 2
+    error_line(capsys.readouterr().err, "refusing to read", str(ckpt))
     assert not (tmp_path / "runs").exists()
 
 
 def test_studies_refuse_a_code_running_checkpoint(evil_checkpoint) -> None:
-    from wavelet_networks._checkpoint import UnsafeCheckpointError
     from wavelet_networks.studies.common import data_module_from_checkpoint
 
     ckpt, witness = evil_checkpoint
-    with pytest.raises(UnsafeCheckpointError, match=r"posix\.system"):
+    with pytest.raises(Exception) as info:
         data_module_from_checkpoint(ckpt)
     assert not witness.exists()
+    assert isinstance(info.value, ValueError) and "posix.system" in str(info.value)
 
 
 def test_the_loader_reads_plain_state_and_refuses_only_code(tmp_path: Path) -> None:

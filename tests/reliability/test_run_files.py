@@ -37,12 +37,13 @@ def test_every_file_of_a_run_has_the_umask_permissions(tmp_path: Path) -> None:
     os.umask(umask)
     expected = 0o666 & ~umask
     rd = run_dir_of(tmp_path)
+    assert oct((rd / "results.json").stat().st_mode & 0o777) == oct(expected)
     files = [p for p in rd.rglob("*") if p.is_file()]
-    assert {p.relative_to(rd).as_posix() for p in files} >= {
-        "results.json", "config.yaml", "learning_curve.png", "checkpoints/best.ckpt",
-        "checkpoints/last.ckpt", "logs/metrics.csv", ".wavelet-networks-run"}
     modes = {p.relative_to(rd).as_posix(): oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(expected)}, modes
+    assert set(modes) >= {"results.json", "config.yaml", "learning_curve.png",
+                          "checkpoints/best.ckpt", "checkpoints/last.ckpt", "logs/metrics.csv",
+                          ".wavelet-networks-run"}
     # Nothing else is left beside the run: no lock, no temporary or half-written file.
     assert [p.name for p in rd.parent.iterdir()] == ["seed-0"]
     assert not [p for p in files if p.name.endswith((".tmp", ".tmp.png"))]

@@ -36,9 +36,14 @@ default config and prints their test accuracies side by side. Other options
 (e.g. --trainer.max_epochs) then apply to both. Without --config and --data,
 the packaged default config is the base that options override.
 
-An interrupted run resumes from checkpoints/last.ckpt when the same command is
-run again (--resume auto); a finished run (results.json present) is only
-trained again with --overwrite true.
+An interrupted run (Ctrl+C, SIGTERM, kill -9) resumes from checkpoints/last.ckpt
+when the same command is run again (--resume auto) and continues exactly where
+it stopped: data order, random state and learning-rate schedule. SIGINT and
+SIGTERM save last.ckpt at the next batch and exit with 130 and 143. A finished
+run (results.json present) is only trained again with --overwrite true; that
+and --resume never train beside the old run and replace it once the new one has
+finished. fit only ever clears or replaces folders it made (marked by a
+.wavelet-networks-run file), and one fit at a time trains in a run directory.
 """
 
 FIT_EPILOG = """\
