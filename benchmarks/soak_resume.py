@@ -2,8 +2,11 @@
 
 One uninterrupted reference fit, then ``--fits`` fits of the same command (the
 default model and config on a small ACSF1 subset), each killed with SIGKILL at
-1 to ``--max-kills`` random moments (uniform over the reference's wall time,
-start-up included) and then run once more to the end. After every kill the run
+1 to ``--max-kills`` random moments and then run once more to the end. A kill
+lands, with probability ``--startup-share``, at a uniform time during start-up
+(before the run directory is written; the reference's start-up time), else at
+a uniform time after the process has written its ``config.yaml``, over the
+reference's time from that point to its end (training, testing, results). After every kill the run
 directory is inspected: every checkpoint, ``results.json``, ``config.yaml`` and
 ``metrics.csv`` present must read whole, and the folder is classified (a
 result, a resumable ``last.ckpt``, or a run stopped before its first
@@ -136,11 +139,30 @@ def final_check(rd: Path, ref: Path) -> dict[str, Any]:
     return {"checks": checks, "leftovers": leftovers, "test_acc": got["metrics"].get("test/acc")}
 
 
+def config_inode(rd: Path) -> int | None:
+    try:
+        return (rd / "config.yaml").stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def wait_for_start(child: subprocess.Popen, rd: Path, before: int | None) -> float:
+    """The time at which ``child`` wrote a new ``config.yaml`` (its run has begun), or exited."""
+    while child.poll() is None:
+        inode = config_inode(rd)
+        if inode is not None and inode != before:
+            break
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fits", type=int, default=20)
     p.add_argument("--max-kills", type=int, default=3, help="kills per fit: 1 .. this")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--startup-share", type=float, default=0.2,
+                   help="share of kills during start-up (default 0.2)")
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--limit-per-class", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--model", default="w-small-cnn")
@@ -157,14 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ref_root = work / "reference"
     shutil.rmtree(ref_root, ignore_errors=True)
-    proc = subprocess.run(fit_command(ref_root, args), capture_output=True, text=True, env=env())
-    ref_s = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        return 1
     ref = run_dir_of(ref_root, args.model)
-    print(f"reference: {ref_s:.1f} s, test acc "
-          f"{json.loads((ref / 'results.json').read_text())['metrics']['test/acc']:.4f}")
+    child = subprocess.Popen(fit_command(ref_root, args), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, env=env())
+    startup_s = wait_for_start(child, ref, None) - t0
+    _, err = child.communicate()
+    ref_s = time.perf_counter() - t0
+    if child.returncode != 0:
+        print(err[-3000:], file=sys.stderr)
+        return 1
+    run_s = ref_s - startup_s
+    print(f"reference: {ref_s:.1f} s ({startup_s:.1f} s start-up), test acc "
+          f"{json.loads((ref / 'results.json').read_text())['metrics']['test/acc']:.4f}",
+          flush=True)
 
     fits = []
     for i in range(args.fits):
@@ -172,24 +199,31 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
         rd = run_dir_of(root, args.model)
         kills: list[dict[str, Any]] = []
-        finished_early = False
         for _ in range(int(rng.integers(1, args.max_kills + 1))):
-            at = float(rng.uniform(0.0, ref_s))
+            during_startup = bool(rng.random() < args.startup_share)
+            delay = float(rng.uniform(0.0, startup_s if during_startup else run_s))
+            before = config_inode(rd)
+            start = time.perf_counter()
             child = subprocess.Popen(fit_command(root, args), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, env=env())
+            began = start if during_startup else wait_for_start(child, rd, before)
+            remaining = max(0.0, began + delay - time.perf_counter())
             try:
-                child.wait(timeout=at)
-                finished_early = True
+                child.wait(timeout=remaining)
+                finished = True
             except subprocess.TimeoutExpired:
                 child.send_signal(signal.SIGKILL)
                 child.wait()
+                finished = False
             err = child.stderr.read() if child.stderr else ""
             child.stderr.close()
-            if finished_early:
-                kills.append({"at_s": round(at, 2), "killed": False, "rc": child.returncode,
+            at = round(time.perf_counter() - start, 2)
+            phase = "start-up" if during_startup else "run"
+            if finished:
+                kills.append({"phase": phase, "at_s": at, "killed": False, "rc": child.returncode,
                               "error": err.strip().splitlines()[-1:] if child.returncode else []})
                 break
-            kills.append({"at_s": round(at, 2), "killed": True, **inspect(rd)})
+            kills.append({"phase": phase, "at_s": at, "killed": True, **inspect(rd)})
         t1 = time.perf_counter()
         last = subprocess.run(fit_command(root, args), capture_output=True, text=True, env=env())
         done = last.returncode == 0 or "already holds a finished run" in last.stderr
@@ -215,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         "fits_identical_to_reference": sum(all(f["checks"].values()) for f in fits),
         "broken_files_after_kills": sum(len(k.get("broken", [])) for k in all_kills),
         "temp_files_after_kills": sum(len(k.get("temp_files", [])) for k in all_kills),
+        "kills_by_phase": {ph: sum(k["phase"] == ph for k in all_kills)
+                           for ph in ("start-up", "run")},
         "reference_s": round(ref_s, 1),
+        "reference_startup_s": round(startup_s, 1),
         "total_s": round(time.perf_counter() - t0, 1),
     }
     report = {

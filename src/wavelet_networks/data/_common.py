@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -91,6 +91,32 @@ def collate_drop_none(batch: list[Any]) -> Any:
     return default_collate(kept)
 
 
+class Draw(NamedTuple):
+    """A training index with what its random choices (e.g. a crop) are seeded by.
+
+    :class:`ResumableRandomSampler` yields these to data sets that draw random
+    numbers per item (``draws_randomness = True``). Seeding every item by the
+    loader's seed, the epoch and its index makes the draws independent of
+    which process loads the item and of everything drawn before, so they are
+    the same in a run resumed from a checkpoint (worker processes' generators
+    are not saved) and with any ``num_workers``.
+    """
+
+    index: int
+    seed: int
+    epoch: int
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, self.index])
+
+
+def index_and_rng(item: int | Draw) -> tuple[int, np.random.Generator | None]:
+    """``(index, its generator)`` for a :class:`Draw`, ``(index, None)`` for a plain index."""
+    if isinstance(item, Draw):
+        return item.index, item.rng()
+    return int(item), None
+
+
 class ResumableRandomSampler(RandomSampler):
     """:class:`~torch.utils.data.RandomSampler` that can continue an epoch where it stopped.
 
@@ -101,12 +127,20 @@ class ResumableRandomSampler(RandomSampler):
     skips its first ``skip`` indices, so that a run restored from a mid-epoch or
     end-of-epoch checkpoint sees the same examples in the same order as one that
     was never stopped.
+
+    With ``draws=True`` it yields :class:`Draw` items (index, ``seed``, epoch)
+    instead of plain indices; Lightning sets the epoch (:meth:`set_epoch`).
     """
 
-    def __init__(self, data_source, generator: torch.Generator) -> None:
+    def __init__(self, data_source, generator: torch.Generator, seed: int = 0,
+                 draws: bool = False) -> None:
         super().__init__(data_source, generator=generator)
+        self.seed, self.draws, self.epoch = int(seed), draws, 0
         self.epoch_state: torch.Tensor | None = None
         self._resume: tuple[torch.Tensor, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def resume(self, epoch_state: torch.Tensor, skip: int) -> None:
         """Make the next epoch repeat the one that began at ``epoch_state``, minus ``skip`` indices."""
@@ -123,7 +157,12 @@ class ResumableRandomSampler(RandomSampler):
         for _ in range(skip):
             if next(it, None) is None:
                 return
-        yield from it
+        if not self.draws:
+            yield from it
+            return
+        seed, epoch = self.seed, self.epoch
+        for i in it:
+            yield Draw(i, seed, epoch)
 
 
 class ResumableLoader(DataLoader):
@@ -187,7 +226,8 @@ def make_loader(
     batch of one fails in training mode. Nothing else is ever dropped.
 
     A shuffled loader is a :class:`ResumableLoader`: a run resumed from a
-    checkpoint continues the data order where it stopped.
+    checkpoint continues the data order where it stopped. A data set with
+    ``draws_randomness = True`` is indexed with :class:`Draw` items by it.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -204,7 +244,8 @@ def make_loader(
     }
     if shuffle:
         # The same draws as DataLoader(shuffle=True, generator=generator) makes.
-        sampler = ResumableRandomSampler(dataset, generator=generator)
+        sampler = ResumableRandomSampler(dataset, generator=generator, seed=seed,
+                                         draws=bool(getattr(dataset, "draws_randomness", False)))
         return ResumableLoader(dataset, sampler=sampler, **kwargs)
     return DataLoader(dataset, shuffle=False, **kwargs)
 
@@ -242,7 +283,9 @@ class ClipDataset(Dataset):
     """Fixed-length mono clips with integer labels.
 
     Item ``i`` is ``(x, y)``: ``x`` float32 tensor ``(1, length)`` (centred zero
-    padding; centred or random crop), ``y`` an int64 scalar. With
+    padding; centred or random crop), ``y`` an int64 scalar. A random crop is
+    drawn from the item's :class:`Draw` generator when the index is one, else
+    from :func:`torch_seeded_rng`. With
     ``on_error="skip"`` a file that fails to decode here (rather than at
     ``setup``) is logged and yields ``None``, which the collate function drops.
     """
@@ -268,7 +311,12 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    @property
+    def draws_randomness(self) -> bool:
+        return self.crop == "random"
+
+    def __getitem__(self, item: int | Draw) -> tuple[torch.Tensor, torch.Tensor] | None:
+        i, rng = index_and_rng(item)
         key = self.keys[i]
         try:
             x = self.source.get(key)
@@ -277,7 +325,8 @@ class ClipDataset(Dataset):
                 raise
             log.warning("skipping broken file %s: %s", exc.path, exc.reason)
             return None
-        rng = torch_seeded_rng() if self.crop == "random" else None
+        if self.crop == "random" and rng is None:
+            rng = torch_seeded_rng()
         x = fix_length(x, self.length, crop=self.crop, rng=rng)
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.tensor(
             self.labels[i]

@@ -102,8 +102,8 @@ class ResumeState(L.Callback):
     generator), so the resumed run's dropout masks and random crops are the
     uninterrupted run's.
 
-    It also flushes the loggers before each checkpoint is written, so that the
-    rows a checkpoint covers are on disk when it is.
+    It also flushes the loggers before each checkpoint is written and at the
+    start of each epoch, so that the rows a checkpoint covers are on disk.
     """
 
     def __init__(self) -> None:
@@ -121,6 +121,12 @@ class ResumeState(L.Callback):
         self._loaders = (fit_loop.get("state_dict") or {}).get("combined_loader")
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        for logger in trainer.loggers:
+            logger.save()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        # The previous epoch's training metrics are logged after its checkpoint was
+        # written; flushing here puts them on disk before the next one is.
         for logger in trainer.loggers:
             logger.save()
 
