@@ -103,7 +103,7 @@ def inspect(rd: Path) -> dict[str, Any]:
     elif (rd / "checkpoints" / "last.ckpt").is_file():
         report["state"] = "resumable (last.ckpt)"
     else:
-        report["state"] = "stopped before its first checkpoint"
+        report["state"] = "not started (no checkpoint yet)"
         report["files"] = sorted(p.relative_to(rd).as_posix() for p in rd.rglob("*")
                                  if p.is_file())
     return report
@@ -255,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         "reference_startup_s": round(startup_s, 1),
         "total_s": round(time.perf_counter() - t0, 1),
     }
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=REPO).stdout.strip()
     report = {
+        "commit": commit,
         "command": " ".join(fit_command(Path("RUN_ROOT"), args)[1:]),
         "settings": vars(args) | {"workdir": str(work), "out": str(args.out)},
         "machine": machine_info() | {"omp_num_threads": 1},
