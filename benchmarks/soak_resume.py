@@ -156,6 +156,40 @@ def wait_for_start(child: subprocess.Popen, rd: Path, before: int | None) -> flo
     return time.perf_counter()
 
 
+def kill_repeatedly(root: Path, rd: Path, times: int, startup_s: float, run_s: float,
+                    rng: np.random.Generator, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Start the fit and SIGKILL it at a random moment, up to ``times`` times; what each kill left."""
+    kills: list[dict[str, Any]] = []
+    for _ in range(times):
+        during_startup = bool(rng.random() < args.startup_share)
+        delay = float(rng.uniform(0.0, startup_s if during_startup else run_s))
+        before = config_inode(rd)
+        start = time.perf_counter()
+        log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall it
+        child = subprocess.Popen(fit_command(root, args), stdout=subprocess.DEVNULL,
+                                 stderr=log, text=True, env=env())
+        began = start if during_startup else wait_for_start(child, rd, before)
+        remaining = max(0.0, began + delay - time.perf_counter())
+        try:
+            child.wait(timeout=remaining)
+            finished = True
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            finished = False
+        log.seek(0)
+        err = log.read()
+        log.close()
+        at = round(time.perf_counter() - start, 2)
+        phase = "start-up" if during_startup else "run"
+        if finished:
+            kills.append({"phase": phase, "at_s": at, "killed": False, "rc": child.returncode,
+                          "error": err.strip().splitlines()[-1:] if child.returncode else []})
+            break
+        kills.append({"phase": phase, "at_s": at, "killed": True, **inspect(rd)})
+    return kills
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fits", type=int, default=20)
@@ -180,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     ref_root = work / "reference"
     shutil.rmtree(ref_root, ignore_errors=True)
     ref = run_dir_of(ref_root, args.model)
+    log = tempfile.TemporaryFile("w+")
     child = subprocess.Popen(fit_command(ref_root, args), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, env=env())
+                             stderr=log, text=True, env=env())
     startup_s = wait_for_start(child, ref, None) - t0
-    _, err = child.communicate()
+    child.wait()
+    log.seek(0)
+    err = log.read()
     ref_s = time.perf_counter() - t0
     if child.returncode != 0:
         print(err[-3000:], file=sys.stderr)
@@ -196,38 +233,20 @@ def main(argv: list[str] | None = None) -> int:
     fits = []
     for i in range(args.fits):
         root = work / f"fit-{i:02d}"
-        shutil.rmtree(root, ignore_errors=True)
         rd = run_dir_of(root, args.model)
         kills: list[dict[str, Any]] = []
-        for _ in range(int(rng.integers(1, args.max_kills + 1))):
-            during_startup = bool(rng.random() < args.startup_share)
-            delay = float(rng.uniform(0.0, startup_s if during_startup else run_s))
-            before = config_inode(rd)
-            start = time.perf_counter()
-            child = subprocess.Popen(fit_command(root, args), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=env())
-            began = start if during_startup else wait_for_start(child, rd, before)
-            remaining = max(0.0, began + delay - time.perf_counter())
-            try:
-                child.wait(timeout=remaining)
-                finished = True
-            except subprocess.TimeoutExpired:
-                child.send_signal(signal.SIGKILL)
-                child.wait()
-                finished = False
-            err = child.stderr.read() if child.stderr else ""
-            child.stderr.close()
-            at = round(time.perf_counter() - start, 2)
-            phase = "start-up" if during_startup else "run"
-            if finished:
-                kills.append({"phase": phase, "at_s": at, "killed": False, "rc": child.returncode,
-                              "error": err.strip().splitlines()[-1:] if child.returncode else []})
-                break
-            kills.append({"phase": phase, "at_s": at, "killed": True, **inspect(rd)})
+        restarts = 0
+        while not any(k["killed"] for k in kills):  # every fit is killed at least once
+            shutil.rmtree(root, ignore_errors=True)
+            restarts += bool(kills)
+            kills = kill_repeatedly(root, rd, int(rng.integers(1, args.max_kills + 1)),
+                                    startup_s, run_s, rng, args)
+
         t1 = time.perf_counter()
         last = subprocess.run(fit_command(root, args), capture_output=True, text=True, env=env())
         done = last.returncode == 0 or "already holds a finished run" in last.stderr
-        record: dict[str, Any] = {"fit": i, "kills": kills, "final_rc": last.returncode,
+        record: dict[str, Any] = {"fit": i, "kills": kills, "restarts": restarts,
+                                  "final_rc": last.returncode,
                                   "final_s": round(time.perf_counter() - t1, 1),
                                   "resumed": "resuming from" in last.stdout}
         record.update(final_check(rd, ref) if done else {"checks": {"finished": False},
