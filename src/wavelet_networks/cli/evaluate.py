@@ -13,7 +13,14 @@ import numpy as np
 from wavelet_networks.cli import ArgumentParser, CLIError
 from wavelet_networks.cli.configs import import_class
 
-__all__ = ["load_checkpoint", "load_series", "predict_command", "test_command"]
+__all__ = [
+    "load_checkpoint",
+    "load_series",
+    "load_zoo_model",
+    "paper_clip",
+    "predict_command",
+    "test_command",
+]
 
 
 def load_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
@@ -206,6 +213,63 @@ def _prepare(x: np.ndarray, sr: float | None, info: dict[str, Any], in_channels:
     return torch.from_numpy(np.ascontiguousarray(segments))[None]  # (1, segments, C, L)
 
 
+def load_zoo_model(name: str, path: str) -> tuple[Any, dict[str, Any]]:
+    """``(WaveformClassifier in eval mode, run info)`` for zoo model ``name`` with the weights
+    in ``path``: a state dict, or a checkpoint of the paper's own code (its layout is
+    converted, see :mod:`wavelet_networks.models.paper`). The info holds the model card's
+    sample rate and input length and the class names of its data set."""
+    from wavelet_networks.models import card, load_weights
+    from wavelet_networks.training import WaveformClassifier
+
+    try:
+        c = card(name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    num_classes = int(c.extra.get("num_classes", 10))
+    model = WaveformClassifier(model_name=name, num_classes=num_classes, task=c.task)
+    try:
+        load_weights(model.model, Path(path).expanduser(), name=name)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(_first_line(exc)) from None
+    names = None
+    if c.extra.get("dataset") == "UrbanSound8K":
+        from wavelet_networks.data.urbansound8k import CLASSES
+
+        names = list(CLASSES)
+    info = {"sample_rate": c.sample_rate, "input_length": c.input_length, "class_names": names}
+    return model.eval(), info
+
+
+def paper_clip(x: np.ndarray, sr: float | None, info: dict[str, Any]):
+    """The paper's preprocessing of one clip: ``(channels, time)`` -> ``(1, 1, 1, length)``.
+
+    Mono by the mean over channels, resampled to the model's rate (soxr), then
+    zero padded or cropped about the centre to the model's input length as the
+    paper's UrbanSound8K loader does (``(length - time) // 2`` samples before,
+    the rest after; negative counts crop). No normalisation: 16-bit audio
+    arrives as ``int16 / 32768``.
+    """
+    import torch
+
+    from wavelet_networks.data.audio import resample
+
+    x = x.mean(axis=0, keepdims=True, dtype=np.float32) if x.shape[0] > 1 else x
+    target = info["sample_rate"]
+    if sr is not None and target and sr != target:
+        x = resample(x, sr, target)
+    length = int(info["input_length"])
+    before = (length - x.shape[-1]) // 2
+    after = length - x.shape[-1] - before
+    if before < 0:
+        x = x[:, -before:]
+        before = 0
+    if after < 0:
+        x = x[:, : x.shape[-1] + after]
+        after = 0
+    x = np.pad(x, [(0, 0), (before, after)]).astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(x))[None, None]
+
+
 def _positive_int(text: str) -> int:
     import argparse
 
@@ -226,6 +290,12 @@ Inputs: .npy arrays of shape (time,) or (channels, time), or audio files
 The preprocessing of the training data is applied (e.g. per-series z-score for
 ACSF1); inputs longer than the training length are cut into segments whose
 logits are averaged, shorter ones are zero-padded.
+
+With --model NAME, --ckpt is a weights file of that zoo model instead: a state
+dict or a checkpoint of the paper's own code (e.g. its trained W-1D-CNN,
+--model w-1d-cnn), and the paper's preprocessing is applied: mono by the mean,
+resampled to the model card's rate, zero padded or cropped about the centre to
+its input length, no normalisation (UrbanSound8K class names).
 """
 
 
@@ -237,10 +307,15 @@ def predict_command(args: list[str]) -> int:
         "predict",
         PREDICT_DESCRIPTION,
         "wavelet-networks predict --ckpt runs/acsf1/w-small-cnn/fold-none/seed-0/checkpoints/"
-        "best.ckpt series.npy\n  wavelet-networks predict --ckpt best.ckpt --top_k 5 clip.wav",
+        "best.ckpt series.npy\n  wavelet-networks predict --ckpt best.ckpt --top_k 5 clip.wav"
+        "\n  wavelet-networks predict --ckpt model.pth --model w-1d-cnn clip.wav",
     )
     p.add_argument("--ckpt", "--pretrained", required=True, dest="ckpt",
-                   help="checkpoint file (.ckpt) written by `wavelet-networks fit`")
+                   help="checkpoint file (.ckpt) written by `wavelet-networks fit`; with "
+                   "--model, a weights file of that model (state dict or the paper's)")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="zoo model the --ckpt weights belong to (e.g. w-1d-cnn); applies the "
+                   "paper's preprocessing")
     p.add_argument("files", nargs="+", help=".npy arrays or audio files")
     p.add_argument("--top_k", type=_positive_int, default=3,
                    help="classes/tags to list, at least 1 (default: 3)")
@@ -248,12 +323,15 @@ def predict_command(args: list[str]) -> int:
                    help="tag probability threshold of multi-label models (default: 0.5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     ns = p.parse_args(args)
-    model, info = load_checkpoint(ns.ckpt)
+    model, info = load_zoo_model(ns.model, ns.ckpt) if ns.model else load_checkpoint(ns.ckpt)
     names = info.get("class_names") or [str(i) for i in range(model.hparams.num_classes)]
     multilabel = model.hparams.task == "multilabel"
     inputs = [(f, *load_series(f)) for f in ns.files]  # all decoded before any output
     for path, x, sr in inputs:
-        batch = _prepare(x, sr, info, model.hparams.in_channels)
+        if ns.model:
+            batch = paper_clip(x, sr, info)
+        else:
+            batch = _prepare(x, sr, info, model.hparams.in_channels)
         with torch.no_grad():
             probs = model.probabilities(model(batch))[0].tolist()
         order = sorted(range(len(probs)), key=lambda i: -probs[i])

@@ -39,14 +39,17 @@ POOLS = (8, 8, 1, 1, 5)  # max pool after each conv block (1: none)
 def _dense_head(features: int, width: int, num_classes: int, dropout: float, relu: bool):
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    act = [nn.ReLU()] if relu else []
+    # an Identity in place of the ReLU keeps the state-dict keys (head.1, .4, .7) of both heads
+    def act() -> nn.Module:
+        return nn.ReLU() if relu else nn.Identity()
+
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(features, 8 * width),
-        *act,
+        act(),
         nn.Dropout(dropout),
         nn.Linear(8 * width, 4 * width),
-        *act,
+        act(),
         nn.Dropout(dropout),
         nn.Linear(4 * width, num_classes),
     )
@@ -62,15 +65,17 @@ class OneDCNN(ZooModel):
         conv(16/2, 4C) ReLU BN        -> (B,64,126)
         conv(8/2, 8C) ReLU BN         -> (B,128,64)
         conv(4/2, 16C) ReLU BN P(5)   -> (B,256,33) -> 6
-        flatten (16C * 6) -> dense 8C -> dense 4C -> dense num_classes (dropout 0.25)
+        flatten (16C * 6) -> dense 8C -> dense 4C -> dense num_classes (dropout 0.25,
+        no nonlinearity between the dense layers, as the paper's code)
 
     Args:
         num_classes: logits.
         in_channels: channels of the input series.
         channels: base width ``C``.
         dropout: dropout after the first two dense layers.
-        dense_relu: ReLU between the dense layers (Abdoli et al.); the
-            reference code of the Wavelet Networks paper has none (``False``).
+        dense_relu: ReLU between the dense layers. ``False`` (default): none,
+            as the Wavelet Networks paper's code, whose head is affine (dropout
+            only between the dense layers); ``True``: Abdoli et al.'s published head.
     """
 
     def __init__(
@@ -79,7 +84,7 @@ class OneDCNN(ZooModel):
         in_channels: int = 1,
         channels: int = 16,
         dropout: float = 0.25,
-        dense_relu: bool = True,
+        dense_relu: bool = False,
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         self.zoo_name = "1d-cnn"
@@ -113,6 +118,7 @@ class WOneDCNN(ZooModel):
         G(3, 7, 8C) P(2) ReLU BN           -> (B,96,3,125) -> 62
         G(3, 3, 16C) P(2) ReLU BN P(5)     -> (B,192,1,62) -> 31 -> 6
         max over scales (one left), flatten (16C * 6) -> dense 8C -> 4C -> num_classes
+        (an affine head: dropout but no nonlinearity between the dense layers)
 
     The dense head (as the baseline's) sees 6 time positions, so the model is
     translation-equivariant only up to that head.
@@ -133,7 +139,7 @@ class WOneDCNN(ZooModel):
         in_channels: int = 1,
         channels: int = 12,
         dropout: float = 0.25,
-        dense_relu: bool = True,
+        dense_relu: bool = False,
         num_scales: int = 9,
         scale_kernel_size: int = 3,
     ) -> None:
@@ -165,18 +171,38 @@ class WOneDCNN(ZooModel):
 
 _NOTES_BOTH = (
     "Fixed input length: the dense head flattens 6 time steps (see the accepted input "
-    "range). Dense layers: ReLU in between as Abdoli et al. (the Wavelet "
-    "Networks reference code has none: dense_relu=False). "
+    "range). Dense layers as the Wavelet Networks paper's code: no nonlinearity between "
+    "them (dropout only), so the head is affine; dense_relu=True puts the ReLU of Abdoli "
+    "et al.'s published architecture between them. "
+)
+
+#: The paper's trained W-1D-CNN: where it comes from and under which licence.
+PRETRAINED = {
+    "source": "github.com/dwromero/wavelet_networks, experiments/UrbanSound8K/saved/"
+    "model_RR+_1DCNN_optim_adadelta_lr_1.0_wd_0.0_seed_0_wavelet_loss_proper_training_test10/"
+    "model.pth",
+    "sha256": "2c1ecc355419f2dfff9f667463fa0a1b753da8c2aaa7678b7cae63d28edbf345",
+    "licence": "MIT, copyright (c) 2020 Erik J Bekkers (the Wavelet Networks repository)",
+    "training": "UrbanSound8K folds 1-9 (fold 10 held out), 16 kHz, 4 s, wavelet loss, seed 0",
+    "preprocessing": "int16 / 32768, mono by the mean, resampled to 16 kHz, zero padded "
+    "(or cropped) about the centre to 64,000 samples, no normalisation",
+}
+_PRETRAINED_NOTE = (
+    "Trained weights: the paper's own W-1D-CNN checkpoint (model.pth of the paper's "
+    "repository, MIT licence; trained on UrbanSound8K folds 1-9, whose audio is CC BY-NC "
+    "3.0) loads as it is: build('w-1d-cnn', 10, weights='model.pth'), or `wavelet-networks "
+    "predict --model w-1d-cnn --ckpt model.pth clip.wav` with the paper's preprocessing; "
+    "it reproduces the paper's logits (docs/models.md). Not shipped with the package."
 )
 
 
-def _common() -> dict:
+def _common(**extra) -> dict:
     """Card fields shared by this module's models (a fresh ``extra`` dict per card)."""
     return dict(
         sample_rate=SAMPLE_RATE,
         input_length=INPUT_LENGTH,
         paper_result="not found (the paper's text was not available to look the number up)",
-        extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+        extra={"num_classes": 10, "dataset": "UrbanSound8K", **extra},
     )
 
 
@@ -213,8 +239,9 @@ def one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> OneDCNN:
         "head is the baseline's dense head on the flattened (192 x 6) features, as the "
         "reference code and its parameter count (458,614) require. "
         + _NOTES_BOTH
-        + "Overrides: channels (C = 12), dropout, dense_relu, num_scales, scale_kernel_size.",
-        **_common(),
+        + "Overrides: channels (C = 12), dropout, dense_relu, num_scales, scale_kernel_size. "
+        + _PRETRAINED_NOTE,
+        **_common(pretrained=PRETRAINED),
     )
 )
 def w_one_d_cnn(num_classes: int, in_channels: int = 1, **overrides) -> WOneDCNN:

@@ -103,7 +103,8 @@ def describe(name: str, num_classes: int | None = None) -> dict:
         num_classes, params, reference_params, params_diff_percent,
         sample_rate, input_length, min_length, max_length,
         receptive_field_samples, receptive_field_ms, macs_per_forward,
-        macs_per_second, paper_result, notes, overrides``. Values that do not
+        macs_per_second, paper_result, pretrained, notes, overrides``
+        (``pretrained``: where trained weights of the paper come from, or ``None``). Values that do not
         apply are ``None`` (e.g. MACs per second without a sample rate).
         Measurements are cached per (name, num_classes).
     """
@@ -149,6 +150,7 @@ def _describe(name: str, n_out: int) -> dict:
         "macs_per_forward": macs,
         "macs_per_second": per_second,
         "paper_result": c.paper_result,
+        "pretrained": c.extra.get("pretrained"),
         "notes": c.notes,
         "overrides": overrides(c.name),
     }
@@ -223,6 +225,11 @@ def format_cards(names: list[str] | None = None) -> str:
             f"  MACs per forward (batch 1): {_fmt(d['macs_per_forward'], ',')}",
             f"  overrides: {opts}",
         ]
+        for key, value in (d["pretrained"] or {}).items():
+            lines += textwrap.wrap(
+                value, 96, initial_indent=f"  trained weights, {key}: ", subsequent_indent="    ",
+                break_long_words=False, break_on_hyphens=False,
+            )
         if d["notes"]:
             lines += textwrap.wrap(
                 d["notes"], 96, initial_indent="  notes: ", subsequent_indent="    "

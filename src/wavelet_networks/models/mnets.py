@@ -11,7 +11,9 @@ becomes a lifting layer L(9, 79, C) at stride 1 followed by P(4), BN, ReLU,
 P(4) (the same 16x reduction); every stage starts with a group convolution
 G(3, 3, .) that spans 3 scales and crops the scale axis, its other layers are
 G(1, 3, .) (one scale at a time). The head is a group convolution with one
-time tap after the mean over time, then the max over the remaining scales.
+time tap after the mean over time, then the max over the remaining scales; as
+in the paper's code its one-tap kernel is a sampled spline, which weights
+output scale ``2**j`` by ``0.75 / 2**j`` (see :mod:`wavelet_networks.models.heads`).
 Channel counts are reduced so the parameter counts match the baselines.
 
 Shapes: input ``(batch, in_channels, 88200)`` (4 s at 22.05 kHz; any length
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 
 from wavelet_networks import nn as wnn
 from wavelet_networks.models._base import ZooModel, init_he_uniform, init_normal_fan_in
+from wavelet_networks.models.heads import SplineOneTapGroupConv1d
 from wavelet_networks.models.registry import ModelCard, register
 from wavelet_networks.nn.norm import run_fused
 
@@ -159,6 +162,7 @@ class ResMNet(ZooModel):
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         self.zoo_name = "m34-res"
+        self.blocks = tuple(blocks)
         layers: list[nn.Module] = [
             nn.Conv1d(in_channels, channels, 80, stride=4, padding=40, bias=False),
             nn.BatchNorm1d(channels, eps=EPS),
@@ -185,6 +189,13 @@ class ResMNet(ZooModel):
 
 
 # --------------------------------------------------------------------------- wavelet twins
+def _one_tap_head(c_in: int, num_classes: int, scales: int, spline_head: bool) -> wnn.GroupConv1d:
+    """The last layer G(M, 1): spline-sampled as the paper's code, or pointwise at every scale."""
+    if spline_head:
+        return SplineOneTapGroupConv1d(c_in, num_classes, scale_kernel_size=scales)
+    return wnn.GroupConv1d(c_in, num_classes, 1, scale_kernel_size=scales)
+
+
 def _lifting_stem(
     in_channels: int, c: int, num_scales: int, kernel_size: int, dropout: float
 ) -> list[nn.Module]:
@@ -209,6 +220,12 @@ class WMNet(ZooModel):
     9 -> 7 -> 5 -> 3 -> 1, head G(1, 1). Time on 88,200 samples (W-M5):
     88200 -> P 22050 -> P 5512 -> 1378 -> 344 -> 86, then mean.
 
+    The head's one-tap kernel is a sampled spline as in the paper's code
+    (:class:`~wavelet_networks.models.heads.SplineOneTapGroupConv1d`): on the
+    time mean it weights output scale ``2**j`` by ``0.75 / 2**j`` before the
+    max over scales; ``spline_head=False`` makes it pointwise (the same weight
+    at every scale, so the max over scales is invariant to dilations).
+
     Args:
         num_classes: logits.
         in_channels: channels of the input series.
@@ -221,6 +238,8 @@ class WMNet(ZooModel):
         num_scales: scales of the lifting layer (1, 2, ..., 2**(S-1)).
         scale_kernel_size: scales ``M`` spanned by the first conv of a stage.
         kernel_size: time taps of the lifting layer.
+        spline_head: the paper's spline-sampled one-tap head (``True``) or a
+            pointwise one (``False``).
     """
 
     def __init__(
@@ -236,6 +255,7 @@ class WMNet(ZooModel):
         scale_kernel_size: int = 3,
         kernel_size: int = 79,
         name: str = "w-m-net",
+        spline_head: bool = True,
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         self.zoo_name = name
@@ -251,7 +271,7 @@ class WMNet(ZooModel):
             if pool_last or i < len(plan) - 1:
                 layers.append(wnn.TimeMaxPool(4))
         self.features = nn.Sequential(*layers)
-        self.head = wnn.GroupConv1d(c_in, num_classes, 1, scale_kernel_size=head_scales)
+        self.head = _one_tap_head(c_in, num_classes, head_scales, spline_head)
         self.scale_pool = wnn.ScaleMaxPool()
         init_he_uniform(self)
         self._finish()
@@ -310,6 +330,8 @@ class WResMNet(ZooModel):
         scale_kernel_size: scales spanned by the first conv of a stage.
         kernel_size: time taps of the lifting layer.
         blocks: residual blocks per stage.
+        spline_head: the paper's spline-sampled one-tap head (``True``; on the
+            single remaining scale a factor 0.75) or a pointwise one (``False``).
     """
 
     def __init__(
@@ -322,9 +344,11 @@ class WResMNet(ZooModel):
         scale_kernel_size: int = 3,
         kernel_size: int = 79,
         blocks: tuple[int, ...] = RES_BLOCKS,
+        spline_head: bool = True,
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
         self.zoo_name = "w-m34-res"
+        self.blocks = tuple(blocks)
         layers = _lifting_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
         for i, n in enumerate(blocks):
@@ -336,7 +360,7 @@ class WResMNet(ZooModel):
             if i < len(blocks) - 1:
                 layers.append(wnn.TimeMaxPool(4))
         self.features = nn.Sequential(*layers)
-        self.head = wnn.GroupConv1d(c_in, num_classes, 1, scale_kernel_size=1)
+        self.head = _one_tap_head(c_in, num_classes, 1, spline_head)
         self.scale_pool = wnn.ScaleMaxPool()
         init_he_uniform(self)
         self._finish()
@@ -367,15 +391,19 @@ _OVERRIDES = "Overrides: channels (base width C), dropout (after every conv bloc
 _W_OVERRIDES = (
     "Overrides: channels (base width C), dropout (elementwise, after every BN-ReLU), "
     "num_scales (lifting scales, default 9), scale_kernel_size (M of the crop layers, "
-    "default 3), kernel_size (lifting taps, default 79)."
+    "default 3), kernel_size (lifting taps, default 79), spline_head (default True)."
 )
 _W_NOTES = (
     "Lifting L(9, 79, C) at stride 1 then P(4) BN ReLU P(4) replaces the stride-4 first "
     "conv; BN has one statistic per channel (GroupBatchNorm, eps 2e-5); no conv biases; "
-    "head after the time mean, then max over scales. The 1-tap head is pointwise at every "
-    "scale (the library's convention for K = 1); in the reference code a 1-tap spline kernel "
-    "on the time mean weights output scale s by B(0)/s before the scale max. Init: spline "
-    "weights U(+-sqrt(2/(C_in K))) as the reference code. "
+    "head after the time mean, then max over scales. Head as the paper's code: its one-tap "
+    "kernel is a sampled spline, so on the time mean output scale 2**j is weighted "
+    "B(0)/2**j = 0.75/2**j before the max over scales (golden outputs of the paper's code "
+    "reproduced, docs/models.md). spline_head=False makes it pointwise instead: the "
+    "paper's weighting shrinks coarse scales before the max, so the max over scales is not "
+    "invariant to dilations where the head sees several scales (W-M3: 5), and is a "
+    "constant factor 0.75 where it sees one. Init: spline weights U(+-sqrt(2/(C_in K))) "
+    "as the reference code. "
 )
 _REF_PARAMS = {
     "m3": 220_672,
@@ -439,6 +467,7 @@ def _register_wavelet(key: str) -> None:
         num_scales: int = 9,
         scale_kernel_size: int = 3,
         kernel_size: int = 79,
+        spline_head: bool = True,
     ) -> WMNet:
         return WMNet(
             num_classes,
@@ -452,6 +481,7 @@ def _register_wavelet(key: str) -> None:
             scale_kernel_size,
             kernel_size,
             name=name,
+            spline_head=spline_head,
         )
 
     build.__name__ = name.replace("-", "_")
@@ -517,8 +547,10 @@ def w_m34_res(
     num_scales: int = 9,
     scale_kernel_size: int = 3,
     kernel_size: int = 79,
+    spline_head: bool = True,
 ) -> WResMNet:
     """Build W-M34-res (see :class:`WResMNet`)."""
     return WResMNet(
-        num_classes, in_channels, channels, dropout, num_scales, scale_kernel_size, kernel_size
+        num_classes, in_channels, channels, dropout, num_scales, scale_kernel_size, kernel_size,
+        spline_head=spline_head,
     )

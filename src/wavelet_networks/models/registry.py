@@ -13,7 +13,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["ModelCard", "available", "build", "card", "overrides", "register"]
+__all__ = [
+    "ModelCard",
+    "available",
+    "build",
+    "card",
+    "load_weights",
+    "overrides",
+    "read_state_dict",
+    "register",
+]
 
 
 @dataclass(frozen=True)
@@ -132,8 +141,11 @@ def build(
         name: registry name, e.g. ``"m11"`` or ``"w-m11"`` (see :func:`available`).
         num_classes: number of output logits (classes or tags).
         in_channels: channels of the input time series.
-        weights: optional path to a ``state_dict`` (``.pt``) or Lightning
-            checkpoint (``.ckpt``) whose tensors must match the architecture.
+        weights: optional path to a ``state_dict`` (``.pt``), a Lightning
+            checkpoint (``.ckpt``) or a checkpoint of the paper's own code (its
+            layout, with or without ``module.``, is recognised and converted;
+            see :mod:`wavelet_networks.models.paper`), whose tensors must match
+            the architecture. Read with ``weights_only=True``.
         **overrides: architecture options of the model's constructor.
     """
     if num_classes < 1:
@@ -147,36 +159,136 @@ def build(
     return model
 
 
-def load_weights(model: nn.Module, path: str | Path, name: str = "model") -> None:
-    """Load a state dict or Lightning checkpoint into ``model``, strictly."""
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict (``.pt``/``.pth``) or Lightning checkpoint (``.ckpt``) file.
+
+    The file is unpickled with ``torch.load(..., weights_only=True)``: tensors,
+    containers and numbers only, so a file crafted to run code when unpickled
+    is refused before anything runs. Lightning checkpoints give their
+    ``state_dict`` with the ``model.`` prefix of the Lightning module removed.
+    Tensors saved on a GPU are loaded on the CPU.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a torch file, holds other Python objects,
+            or holds no state dict.
+    """
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = (str(exc).strip().splitlines() or ["?"])[0]
+        raise ValueError(
+            f"refused to load {str(path)!r}: it holds Python objects other than tensors, "
+            f"containers and numbers, which only weights_only=False would unpickle (and "
+            f"which could run code); expected a state dict or checkpoint ({first})"
+        ) from None
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot read {str(path)!r} as a torch file: {first}") from None
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise ValueError(f"{str(path)!r} holds no state dict (got {type(obj).__name__})")
     # Lightning checkpoints prefix the network's tensors with "model.".
     if state and all(k.startswith("model.") for k in state):
         state = {k[len("model.") :]: v for k, v in state.items()}
+    return state
+
+
+def _fits(state: dict, name: str) -> str | None:
+    """How ``state`` fits zoo model ``name`` by its keys: "its own layout", "the paper's layout"
+    or ``None``."""
+    from wavelet_networks.models.paper import (
+        PaperLayoutError,
+        _ignored,
+        paper_keys,
+        strip_data_parallel,
+    )
+
+    try:
+        with torch.device("meta"):
+            model = build(name, int(card(name).extra.get("num_classes", 10)))
+    except Exception:  # a model that cannot be built with its defaults
+        return None
+    keys = set(state)
+    if keys == set(model.state_dict()):
+        return "its own layout"
+    try:
+        theirs = set(paper_keys(model))
+    except PaperLayoutError:
+        return None
+    given = {k for k in strip_data_parallel(state) if not _ignored(k)}
+    optional = {k for k in theirs if k.endswith("num_batches_tracked")}
+    if given and given <= theirs and theirs - given <= optional:
+        return "the paper's layout"
+    return None
+
+
+def _hint(state: dict, name: str) -> str:
+    fits = [(other, how) for other in available() if other != name
+            for how in [_fits(state, other)] if how]  # fmt: skip
+    if not fits:
+        return " The file's keys fit no model of the zoo."
+    return " The file's keys fit " + ", ".join(f"{o!r} ({how})" for o, how in fits) + "."
+
+
+def load_weights(model: nn.Module, path: str | Path, name: str = "model") -> None:
+    """Load a state dict or Lightning checkpoint into ``model``, strictly.
+
+    Accepts the model's own layout (a ``state_dict()`` saved by this library,
+    or a ``wavelet-networks fit`` checkpoint) and the layout of the paper's own
+    code (with or without the ``module.`` prefix of ``nn.DataParallel``), which
+    is converted by :func:`~wavelet_networks.models.paper.convert_paper_state_dict`.
+    The file is read with ``weights_only=True`` (see :func:`read_state_dict`).
+
+    Raises:
+        ValueError: the file does not fit ``model``, naming the missing and
+            unexpected keys and shape mismatches, and the zoo models the file's
+            keys do fit, if any.
+    """
+    from wavelet_networks.models.paper import (
+        PaperLayoutError,
+        convert_paper_state_dict,
+        is_paper_layout,
+    )
+
+    state = read_state_dict(path)
     own = model.state_dict()
+    if set(state) != set(own) and is_paper_layout(state, model):
+        try:
+            state = convert_paper_state_dict(model, state)
+        except PaperLayoutError as exc:
+            raise ValueError(
+                f"weights in {str(path)!r} do not match the architecture of {name!r}: {exc}."
+                + _hint(state, name)
+            ) from None
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    wrong = sorted(
+        k for k in set(own) & set(state)
+        if not isinstance(state[k], torch.Tensor) or own[k].shape != state[k].shape
+    )  # fmt: skip
     if missing or unexpected or wrong:
+        from wavelet_networks.models.paper import _listing
+
         parts = []
         if missing:
-            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            parts.append(f"missing keys: {_listing(missing)}")
         if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if wrong:
+            parts.append(f"unexpected keys: {_listing(unexpected)}")
+        if wrong:  # missing, unexpected and wrong are sorted
             k = wrong[0]
-            parts.append(
-                f"shape mismatch for {k!r}: file {tuple(state[k].shape)}, "
-                f"model {tuple(own[k].shape)}"
-            )
+            got = getattr(state[k], "shape", type(state[k]).__name__)
+            got = tuple(got) if isinstance(got, torch.Size) else got
+            parts.append(f"shape mismatch for {k!r}: file {got}, model {tuple(own[k].shape)}")
         raise ValueError(
             f"weights in {str(path)!r} do not match the architecture of {name!r}: "
             + "; ".join(parts)
+            + "."
+            + (_hint(state, name) if missing or unexpected else "")
         )
     model.load_state_dict(state)
