@@ -67,3 +67,13 @@ def test_the_loader_reads_plain_state_and_refuses_only_code(tmp_path: Path) -> N
     text.write_text("not a checkpoint")
     with pytest.raises(ValueError, match=r"not a file written by torch\.save"):
         load_checkpoint_file(text)
+
+
+def test_build_with_weights_refuses_a_code_running_file(evil_checkpoint) -> None:
+    import wavelet_networks as wn
+
+    ckpt, witness = evil_checkpoint
+    with pytest.raises(Exception) as info:
+        wn.models.build("w-small-cnn", num_classes=10, weights=ckpt)
+    assert not witness.exists()
+    assert isinstance(info.value, ValueError) and "refused to load" in str(info.value)
