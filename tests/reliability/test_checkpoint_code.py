@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faultlib import TINY, error_line
 
-from conftest import TINY, error_line
 from wavelet_networks.cli import main
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import (
+from faultlib import (
     HERE,
     SRC,
     error_line,
@@ -20,6 +19,7 @@ from conftest import (
     run_dir_of,
     write_wav,
 )
+
 from wavelet_networks.cli import main
 from wavelet_networks.data.folder import FolderDataModule
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from faultlib import write_wav
 
-from conftest import write_wav
 from wavelet_networks.data.folder import FolderDataModule
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from conftest import (
+from faultlib import (
     fit_args,
     kill_args,
     one_line_error,

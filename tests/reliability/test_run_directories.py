@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import (
+from faultlib import (
     cli_command,
     cli_env,
     error_line,
@@ -20,6 +19,7 @@ from conftest import (
     run_cli,
     run_dir_of,
 )
+
 from wavelet_networks.cli import main
 
 

@@ -452,7 +452,8 @@ def _interruption(cli, signum: int, where: str | None) -> Exception:
         detail = f"{cli.last_ckpt} is kept; run the same command again to resume"
     else:
         detail = "no checkpoint yet; the same command starts the run again"
-    return RunInterrupted(signum, f"interrupted by {_signal_name(signum)}{at}: {detail}")
+    return RunInterrupted(signum, f"interrupted by {_signal_name(signum)}{at}: {detail}",
+                          complete=True)
 
 
 def run_fit(args: list[str]) -> dict[str, Any]:
@@ -465,7 +466,7 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         try:
             return _train_and_test(cli)
         except RunInterrupted as exc:
-            if exc.args and " at epoch " in str(exc.args[0]):
+            if exc.complete:
                 raise
             raise _interruption(cli, exc.signum, None) from None
         except SystemExit:

@@ -276,12 +276,16 @@ def trim_metric_logs(log_dir: str | Path, before_step: int) -> Path | None:
 
 # ----------------------------------------------------------------------------- signals
 class RunInterrupted(Exception):
-    """A fit stopped by SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number."""
+    """A fit stopped by SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number.
 
-    def __init__(self, signum: int, message: str) -> None:
+    ``complete``: the message already says where the run stopped and what was kept.
+    """
+
+    def __init__(self, signum: int, message: str, complete: bool = False) -> None:
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + int(signum)
+        self.complete = complete
 
 
 def _signal_name(signum: int) -> str:
@@ -369,7 +373,8 @@ class StopOnSignal(L.Callback):
             detail = f"saved {self.last_ckpt}; run the same command again to resume"
         else:
             detail = "before the first checkpoint; the same command starts the run again"
-        raise RunInterrupted(signum, f"interrupted by {_signal_name(signum)} at {where}: {detail}")
+        raise RunInterrupted(signum, f"interrupted by {_signal_name(signum)} at {where}: {detail}",
+                             complete=True)
 
 
 # ----------------------------------------------------------------------------- loss

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import error_line, fit_args, make_audio_folder, run_dir_of
+from faultlib import error_line, fit_args, make_audio_folder, run_dir_of
+
 from wavelet_networks.cli import main
 
 
