@@ -1,9 +1,11 @@
-"""Helpers of the fault-injection tests: running the CLI, tiny fits, comparing runs, bad files.
+"""Helpers and fixtures of the fault-injection tests: running the CLI, tiny fits, comparing runs.
 
 Runs are tiny (ACSF1 with 3 series per class, 8 per batch, 2-3 epochs) and go
 through the real CLI, in a subprocess where exit codes and signals matter.
 ``faults.py`` beside this file holds the callbacks the subprocesses load by
-class path (``--trainer.callbacks+=faults.KillAt``).
+class path (``--trainer.callbacks+=faults.KillAt``). There is no ``conftest.py``
+here: it would be imported as the module ``conftest`` and could shadow the one
+``tests/cli`` imports by that name.
 """
 
 from __future__ import annotations
@@ -103,6 +105,29 @@ def same_weights(a: Path, b: Path) -> bool:
 
     wa, wb = weights(a), weights(b)
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def reference_run(root: Path) -> dict:
+    """An uninterrupted tiny fit in ``root``: its run directory and its per-step trace."""
+    trace = root / "steps.trace"
+    proc = run_cli(*fit_args(root, *trace_args(trace)), cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"run_dir": run_dir_of(root), "trace": trace.read_text().splitlines()}
+
+
+def code_running_checkpoint(folder: Path) -> tuple[Path, Path]:
+    """``(checkpoint file whose unpickling creates a file, that file)``: a code-running pickle."""
+    import torch
+
+    witness = folder / "code-ran"
+
+    class SideEffect:
+        def __reduce__(self):
+            return (os.system, (f"touch {witness}",))
+
+    ckpt = folder / "model.ckpt"
+    torch.save({"state_dict": {}, "wavelet_networks": {"x": SideEffect()}}, ckpt)
+    return ckpt, witness
 
 
 def write_wav(path: Path, freq: float, seconds: float = 0.25, rate: int = 8000,

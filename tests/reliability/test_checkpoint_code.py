@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from faultlib import TINY, error_line
+from faultlib import (
+    TINY,
+    code_running_checkpoint,
+    error_line,
+)
 
 from wavelet_networks.cli import main
+
+
+@pytest.fixture
+def evil_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
+    return code_running_checkpoint(tmp_path_factory.mktemp("evil"))
 
 
 @pytest.mark.parametrize(

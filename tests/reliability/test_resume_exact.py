@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from faultlib import (
     fit_args,
     kill_args,
     one_line_error,
+    reference_run,
     results,
     run_cli,
     run_dir_of,
     same_weights,
     trace_args,
 )
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    return reference_run(tmp_path_factory.mktemp("reference"))
 
 
 def _assert_same_run(reference: dict, run_dir: Path, before: list[str], after: list[str]) -> None:
