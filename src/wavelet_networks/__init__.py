@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ScaleGrid",
+    "WaveletNetworkClassifier",
     "__version__",
     "functional",
     "models",
@@ -23,9 +24,12 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The model zoo is imported on first use, so `import wavelet_networks` stays light.
-    if name == "models":
-        import importlib
+    # The model zoo and the estimator (scikit-learn, Lightning) are imported on first use,
+    # so `import wavelet_networks` stays light.
+    import importlib
 
+    if name == "models":
         return importlib.import_module("wavelet_networks.models")
+    if name == "WaveletNetworkClassifier":
+        return importlib.import_module("wavelet_networks.estimator").WaveletNetworkClassifier
     raise AttributeError(f"module 'wavelet_networks' has no attribute {name!r}")

@@ -98,7 +98,7 @@ def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) ->
     assert list(result["models"]) == ["w-small-cnn", "small-cnn", "minirocket"]
     for name, r in result["models"].items():
         assert set(r) >= {"acc", "fit_time_s", "params", "family", "runs", "params_counted"}
-        assert 0.0 <= r["acc"]["mean"] <= 1.0 and r["acc"]["std"] == 0.0
+        assert 0.0 <= r["acc"]["mean"] <= 1.0 and r["acc"]["std"] is None  # one seed
         assert len(r["acc"]["values"]) == 1 and r["fit_time_s"]["mean"] > 0
         if name != "minirocket":
             assert r["acc"]["mean"] == scale_study[0]["models"][name]["mean"]["1"]
@@ -108,6 +108,45 @@ def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) ->
     md = (root / "compare" / "compare.md").read_text()
     assert "| minirocket | minirocket | 850 (ridge; 84 features) |" in md
     assert out.splitlines()[-2].startswith("minirocket")
+    # one seed: the mean alone, no "± 0.000" that looks like a measured spread
+    assert "±" not in md and "±" not in out and "one seed, no spread" in md
+    assert result["machine"]["torch_threads"] == 1  # compare's setting, not MiniRocket's
+
+
+def test_minirocket_fits_every_training_series_and_keeps_torch_threads() -> None:
+    """17 training series in batches of 16: the networks' loader drops the last one."""
+    import torch
+
+    from wavelet_networks.data.arrays import ArrayDataModule
+    from wavelet_networks.studies.compare import fit_minirocket
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(34, 1, 60))
+    y = np.arange(34) % 2
+    x[y == 1] += np.sin(np.arange(60) / 3)
+    dm = ArrayDataModule.from_arrays(x[:17], y[:17], x[17:], y[17:], x[17:19], y[17:19],
+                                     batch_size=16)
+    dm.setup()
+    assert sum(len(b) for _, b in dm.train_dataloader()) == 16
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        r = fit_minirocket(dm, seed=0, n_kernels=84)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert r["train_series"] == 17 and 0.0 <= r["acc"] <= 1.0
+
+
+def test_compare_help_states_the_default_configs_epochs(capsys) -> None:
+    import yaml
+
+    from wavelet_networks.cli.configs import config_path
+
+    epochs = yaml.safe_load(config_path("default").read_text())["trainer"]["max_epochs"]
+    assert main(["compare", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{epochs} for `default`" in help_text
 
 
 def test_compare_refuses_a_finished_run_with_other_settings(root: Path, scale_study,

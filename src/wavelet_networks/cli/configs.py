@@ -5,22 +5,30 @@
 ``--data NAME`` and ``data: {class_path: NAME}`` in a config accept the
 registry name of a data set (``wavelet-networks datasets``); both are
 rewritten to the data module's import path before jsonargparse sees them.
+
+A data set named on the command line (``--data NAME``) replaces the data
+section of a config that names another one: the config's data options
+(``val_fraction``, ``batch_size``, ...) are not carried over to a data module
+whose own defaults differ.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 __all__ = [
     "available_configs",
+    "command_line_data_class",
     "config_path",
     "data_class_path",
     "dataset_name_of",
     "import_class",
     "preprocess_args",
+    "run_name_of",
 ]
 
 
@@ -88,8 +96,22 @@ def dataset_name_of(class_path: str) -> str:
     return class_path.rsplit(".", 1)[-1].lower()
 
 
-def _load_config(path: Path) -> str:
-    """The config at ``path`` as YAML text with a registry data-set name made an import path."""
+def run_name_of(class_path: str, init_args: Any = None) -> str:
+    """The data set's part of run directory names (see ``WaveformDataModule.run_name``)."""
+    from wavelet_networks.data import DATASETS
+
+    cls = DATASETS.get(dataset_name_of(class_path))
+    if cls is None:
+        return dataset_name_of(class_path)
+    return cls.run_name(dict(init_args or {}))
+
+
+def _load_config(path: Path, data_class: str | None = None) -> str:
+    """The config at ``path`` as YAML text with a registry data-set name made an import path.
+
+    ``data_class``: the data module named on the command line; a data section
+    naming another one is dropped (see the module docstring).
+    """
     from wavelet_networks.cli import CLIError
 
     try:
@@ -103,11 +125,30 @@ def _load_config(path: Path) -> str:
         cfg["data"] = {"class_path": data_class_path(data)}
     elif isinstance(data, dict) and isinstance(data.get("class_path"), str):
         data["class_path"] = data_class_path(data["class_path"])
+    if data_class is not None and "data" in cfg:
+        given = cfg["data"].get("class_path") if isinstance(cfg["data"], dict) else None
+        if given != data_class:
+            del cfg["data"]
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def command_line_data_class(args: list[str]) -> str | None:
+    """Import path of the data module ``--data NAME`` names (the last one), if any."""
+    found = None
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if key not in ("--data", "--data.class_path"):
+            continue
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if value and not value.startswith("{") and not value.endswith((".yaml", ".yml", ".json")):
+            found = data_class_path(value)
+    return found
 
 
 def preprocess_args(args: list[str]) -> list[str]:
     """Rewrite ``--config NAME`` and ``--data NAME`` for jsonargparse (see module doc)."""
+    data_class = command_line_data_class(args)
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -121,7 +162,7 @@ def preprocess_args(args: list[str]) -> list[str]:
                 value = args[i + 1]
                 i += 1
             if key in ("--config", "-c"):
-                out += ["--config", _load_config(config_path(value))]
+                out += ["--config", _load_config(config_path(value), data_class)]
             elif value.startswith("{") or value.endswith((".yaml", ".yml", ".json")):
                 out += [key, value]  # a whole data config given inline or as a file
             else:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from wavelet_networks.cli import CLIError
-from wavelet_networks.cli.configs import dataset_name_of, preprocess_args
+from wavelet_networks.cli.configs import dataset_name_of, preprocess_args, run_name_of
 
 __all__ = ["DEFAULT_PAIR", "WaveletNetworksCLI", "cv_command", "fit_command", "run_fit"]
 
@@ -33,8 +33,9 @@ learning_curve.png and, last and only on success, results.json.
 Without --config and --model.* options, fit trains the default pair
 (w-small-cnn and small-cnn) on the embedded ACSF1 data with the packaged
 default config and prints their test accuracies side by side. Other options
-(e.g. --trainer.max_epochs) then apply to both. Without --config and --data,
-the packaged default config is the base that options override.
+(e.g. --trainer.max_epochs) then apply to both. Without --config, the packaged
+default config is the base that options override; with --data NAME only its
+trainer and optimiser settings (120 epochs, Adam, cosine schedule) are kept.
 
 An interrupted run (Ctrl+C, SIGTERM, kill -9) resumes from checkpoints/last.ckpt
 when the same command is run again (--resume auto) and continues exactly where
@@ -185,6 +186,7 @@ def _cli_class():
 
             self.resources = resources
             self.signal_guard = signal_guard or SignalGuard()
+            self._data_given = _names_data(args)
             super().__init__(
                 WaveformClassifier,
                 WaveformDataModule,
@@ -213,10 +215,13 @@ def _cli_class():
                                 "finished).")
             from wavelet_networks.data import DATASETS
 
-            default = DATASETS["acsf1"]
-            parser.set_defaults(
-                {"data": {"class_path": f"{default.__module__}.{default.__qualname__}"}}
-            )
+            if not self._data_given:
+                # Only then: jsonargparse would carry ACSF1's defaults (val_fraction, ...)
+                # over to another data module named on the command line or in a config.
+                default = DATASETS["acsf1"]
+                parser.set_defaults(
+                    {"data": {"class_path": f"{default.__module__}.{default.__qualname__}"}}
+                )
             for key in _LINKED:
                 parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
 
@@ -226,12 +231,18 @@ def _cli_class():
             cfg = self.config
             card(cfg.model.model_name)  # unknown model: one-line ValueError
             data_args = cfg.data.get("init_args") or {}
-            self.dataset = dataset_name_of(cfg.data.class_path)
+            self.dataset = run_name_of(cfg.data.class_path, data_args)
             fold = data_args.get("fold") if hasattr(data_args, "get") else None
             self.seed = cfg.seed_everything
             self.run_dir = Path(cfg.run_dir) if cfg.run_dir else run_dir_for(
                 cfg.run_root, self.dataset, cfg.model.model_name, fold, self.seed
             )
+            self.fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+            if self.fast_dev_run:
+                # A smoke test: it neither resumes nor touches the run directory.
+                import tempfile
+
+                self.run_dir = Path(tempfile.mkdtemp(prefix="wavelet-networks-fast-dev-run-"))
             self.config_dump = yaml.safe_load(
                 self.parser.dump(cfg, skip_link_targets=False, skip_none=False, format="yaml")
             )
@@ -507,10 +518,21 @@ def _train_and_test(cli) -> dict[str, Any]:
         test_s = time.perf_counter() - t1
     except BaseException:
         _remove_failed_run(created)
+        if cli.fast_dev_run:
+            shutil.rmtree(rd, ignore_errors=True)
         raise
     metrics: dict[str, Any] = dict(model.test_results)
     for key, value in (test_out[0] if test_out else {}).items():
         metrics.setdefault(key, value)
+    if cli.fast_dev_run:
+        shutil.rmtree(rd, ignore_errors=True)
+        batches = int(trainer.fast_dev_run)
+        if trainer.is_global_zero:
+            print(f"fast_dev_run: {cli.config.model.model_name} on {cli.dataset} ran "
+                  f"{batches} batch{'es' if batches > 1 else ''} of training, validation and "
+                  "test; a smoke test, not a result: no run directory or results.json written")
+        return {"model": cli.config.model.model_name, "dataset": cli.dataset,
+                "fast_dev_run": batches, "metrics": metrics}
     key = "test/acc" if "test/acc" in metrics else "test/roc_auc"
     if metrics.get(key) is None:
         raise CLIError(f"testing {rd} gave no {key}: the test split produced no predictions; "
@@ -558,10 +580,32 @@ def _train_and_test(cli) -> dict[str, Any]:
 
 
 def _with_default_config(args: list[str]) -> list[str]:
-    """Without ``--config`` and ``--data``, start from the packaged default config (ACSF1)."""
-    given = any(a in ("-c", "--config", "--data") or a.startswith(("--config=", "--data"))
-                for a in args)
+    """Without ``--config``, start from the packaged default config.
+
+    Its trainer and optimiser settings (epochs, cosine schedule, ...) apply to
+    any data set; with ``--data NAME`` its data section (ACSF1) is dropped
+    (:func:`~wavelet_networks.cli.configs.preprocess_args`).
+    """
+    given = any(a in ("-c", "--config") or a.startswith("--config=") for a in args)
     return args if given else ["--config", "default", *args]
+
+
+def _names_data(args: list[str]) -> bool:
+    """Whether ``args`` (after :func:`preprocess_args`) name a data module or data config."""
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if key in ("--data", "--data.class_path"):
+            return True
+        if key in ("--config", "-c"):
+            if not eq:
+                value = args[i + 1] if i + 1 < len(args) else ""
+            try:
+                cfg = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if isinstance(cfg, dict) and cfg.get("data"):
+                return True
+    return False
 
 
 def _is_single_model(args: list[str]) -> bool:
@@ -579,7 +623,7 @@ def fit_command(args: list[str]) -> int:
     rows = []
     for name in DEFAULT_PAIR:
         rows.append(run_fit(_with_default_config(["--model.model_name", name, *args])))
-    if _rank_zero():
+    if _rank_zero() and not any(r.get("fast_dev_run") for r in rows):
         print(format_comparison(rows))
     return 0
 
@@ -679,6 +723,8 @@ def cv_command(args: list[str]) -> int:
             cli_probe = str(exc).split("'")[1]
             rows.append(json.loads((Path(cli_probe) / RESULTS_FILE).read_text()))
             print(f"fold {k}: finished run re-used from {cli_probe}")
+    if any(r.get("fast_dev_run") for r in rows):
+        return 0  # smoke tests: nothing to summarise
     key = "test/acc" if "test/acc" in rows[0]["metrics"] else "test/roc_auc"
     values = [float(r["metrics"][key]) for r in rows]
     mean = statistics.fmean(values)

@@ -61,10 +61,18 @@ def format_datasets() -> str:
     for name in sorted(DATASETS):
         cls = DATASETS[name]
         layout = textwrap.indent(textwrap.dedent(cls.expected_layout).strip() or "-", "    ")
-        blocks.append(
+        block = (
             f"{name}  ({cls.task})\n  {cls.description}\n  expected layout (--data.root):\n"
             f"{layout}"
         )
+        describe = getattr(cls, "describe_available", None)
+        if describe is not None:
+            wrapped = "\n".join(
+                textwrap.fill(line, 96, initial_indent="    ", subsequent_indent="      ")
+                for line in describe().splitlines()
+            )
+            block += f"\n  available offline (--data.name):\n{wrapped}"
+        blocks.append(block)
     return "\n\n".join(blocks)
 
 

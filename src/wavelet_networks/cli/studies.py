@@ -35,10 +35,12 @@ COMPARE_DESCRIPTION = """\
 A wavelet network, its parameter-matched CNN and MiniRocket (aeon) trained and
 tested side by side over several seeds (default: w-small-cnn, small-cnn and
 MiniRocket on the embedded ACSF1 data, seeds 0,1,2). Prints test accuracy
-(mean +- sample std over seeds), training time and parameter count, and writes
-compare.json and compare.md to --out. MiniRocket's "params" are its ridge
-classifier's weights (classes x features + classes); its number of features is
-shown beside them (its convolution kernels are fixed, not learned).
+(mean +- sample std over seeds; the mean alone for one seed), training time
+and parameter count, and writes compare.json and compare.md to --out.
+MiniRocket is fitted on every training series (the networks' training split,
+unshuffled, nothing dropped). MiniRocket's "params" are its ridge classifier's
+weights (classes x features + classes); its number of features is shown
+beside them (its convolution kernels are fixed, not learned).
 """ + COMMON_EPILOG_NOTE
 
 
@@ -66,12 +68,22 @@ def _floats(spec: str) -> list[float]:
     return out
 
 
+def _default_config_epochs() -> int | str:
+    """``trainer.max_epochs`` of the packaged ``default`` config (what --help states)."""
+    import yaml
+
+    from wavelet_networks.cli.configs import config_path
+
+    cfg = yaml.safe_load(config_path("default").read_text()) or {}
+    return (cfg.get("trainer") or {}).get("max_epochs", "?")
+
+
 def _common(p: ArgumentParser, out_default: str) -> None:
     p.add_argument("--seeds", default="0,1,2", help="training seeds, e.g. '0,1,2' or '0-4' "
                    "(default: 0,1,2)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="training epochs (default: the config's trainer.max_epochs; 60 for "
-                   "`default`)")
+                   help="training epochs (default: the config's trainer.max_epochs; "
+                   f"{_default_config_epochs()} for `default`)")
     p.add_argument("--config", default="default",
                    help="fit config (packaged name or YAML file) giving the data set, optimiser "
                    "and trainer (default: default = ACSF1)")

@@ -4,7 +4,15 @@ Importing this package imports every data set module, which registers it in
 :data:`DATASETS` under its name ("urbansound8k", "magnatagatune", ...).
 """
 
-from wavelet_networks.data import acsf1, bearing, folder, magnatagatune, urbansound8k
+from wavelet_networks.data import (
+    acsf1,
+    arrays,
+    bearing,
+    folder,
+    magnatagatune,
+    ucr,
+    urbansound8k,
+)
 from wavelet_networks.data.audio import AudioDecodeError
 from wavelet_networks.data.base import DATASETS, WaveformDataModule, register_dataset
 
@@ -13,9 +21,11 @@ __all__ = [
     "AudioDecodeError",
     "WaveformDataModule",
     "acsf1",
+    "arrays",
     "bearing",
     "folder",
     "magnatagatune",
     "register_dataset",
+    "ucr",
     "urbansound8k",
 ]

@@ -13,7 +13,8 @@ A data module yields batches ``(x, y)``:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -76,6 +77,16 @@ class WaveformDataModule(L.LightningDataModule):
     def input_length(self) -> int:
         """Number of samples per training example."""
         raise NotImplementedError
+
+    @classmethod
+    def run_name(cls, init_args: Mapping[str, Any]) -> str:
+        """The data set's part of run directories: ``<run_root>/<run_name>/<model>/...``.
+
+        ``init_args`` are the constructor's arguments as configured. The
+        registry name by default; modules that read many data sets (``ucr``,
+        ``folder``) add which one, so that their runs do not share directories.
+        """
+        return cls.name
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         """The loader of ``split`` ("train", "val" or "test"); subclasses implement it."""

@@ -35,7 +35,9 @@ import io
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +157,19 @@ class FolderDataModule(AudioClipDataModule):
         self.allow_outside_paths = allow_outside_paths
         self._rows: list[tuple[str, str, str | None]] | None = None
         self.save_hyperparameters()
+
+    @classmethod
+    def run_name(cls, init_args: Mapping[str, Any]) -> str:
+        """``folder/<name of root>`` (a CSV: its folder's name, plus its stem unless ``labels``)."""
+        root = init_args.get("root")
+        if not root:
+            return cls.name
+        path = Path(str(root)).expanduser().resolve()
+        if path.suffix.lower() == ".csv":
+            name = path.parent.name if path.stem == "labels" else f"{path.parent.name}-{path.stem}"
+        else:
+            name = path.name
+        return f"{cls.name}/{name}" if name else cls.name
 
     def _files(self) -> list[tuple[str, str, str | None]]:
         """``(key, label, split or None)`` for every file, sorted by key."""

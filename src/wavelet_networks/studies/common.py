@@ -103,12 +103,19 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
 
 def _expected_settings(config: str, fit_args: Sequence[str]) -> dict[str, Any]:
     """The settings a finished run must have to be re-used: config file leaves + overrides."""
-    from wavelet_networks.cli.configs import config_path
+    from wavelet_networks.cli.configs import (
+        command_line_data_class,
+        config_path,
+        data_class_path,
+    )
 
     cfg = yaml.safe_load(config_path(config).read_text()) or {}
     data = cfg.pop("data", None)
     expected = _flatten(cfg)
-    if isinstance(data, dict):
+    given = command_line_data_class(list(fit_args))
+    if isinstance(data, dict) and (
+        given is None or given == data_class_path(str(data.get("class_path")))
+    ):  # a data set named in fit_args replaces the config's (as in `fit`)
         expected.update(_flatten(data.get("init_args") or {}, "data.init_args"))
     expected.update(_parse_overrides(fit_args))
     return expected

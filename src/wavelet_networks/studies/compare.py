@@ -37,8 +37,20 @@ __all__ = ["fit_minirocket", "format_compare_table", "run_compare"]
 
 
 def _arrays(dm, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every series of ``split`` once, in order.
+
+    For "train" not the loader the networks train on: it shuffles and drops a
+    last batch of one series, which MiniRocket has no reason to lose.
+    """
+    batches: Any = iter_split(dm, split)
+    if split == "train":
+        from torch.utils.data import DataLoader
+
+        loader = dm.train_dataloader()
+        batches = DataLoader(loader.dataset, batch_size=loader.batch_size or 1, shuffle=False,
+                             drop_last=False, collate_fn=loader.collate_fn)
     xs, ys = [], []
-    for x, y in iter_split(dm, split):
+    for x, y in batches:
         xs.append(x.numpy())
         ys.append(y.numpy())
     return np.concatenate(xs).astype(np.float64), np.concatenate(ys)
@@ -50,8 +62,20 @@ def fit_minirocket(
     """Fit MiniRocket on ``dm``'s training split and test it; a results dict.
 
     Test batches of shape ``(batch, segments, channels, time)`` are scored per
-    segment and the ridge decision values averaged over segments.
+    segment and the ridge decision values averaged over segments. torch's
+    thread count is restored afterwards: aeon's MiniRocket sets numba's, which
+    (with numba's OpenMP layer) changes the OpenMP threads torch uses.
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _fit_minirocket(dm, seed, n_kernels, n_jobs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_minirocket(dm, seed: int, n_kernels: int, n_jobs: int) -> dict[str, Any]:
     from aeon.classification.convolution_based import MiniRocketClassifier
 
     if getattr(dm, "task", "multiclass") != "multiclass":
@@ -88,9 +112,10 @@ def fit_minirocket(
     }
 
 
-def _summary(values: list[float]) -> dict[str, float]:
+def _summary(values: list[float]) -> dict[str, float | None]:
+    """Mean and sample standard deviation (``None`` for one value: no spread to measure)."""
     return {"mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+            "std": statistics.stdev(values) if len(values) > 1 else None}
 
 
 def run_compare(
@@ -144,6 +169,7 @@ def run_compare(
     if not seeds:
         raise ValueError("no seed given")
     t0 = time.perf_counter()
+    machine = machine_info()  # before training: the thread count the runs were given
     rows: dict[str, list[dict[str, Any]]] = {wavelet_model: [], baseline: []}
     if minirocket:
         rows["minirocket"] = []
@@ -212,7 +238,7 @@ def run_compare(
             "= transform + scaler + RidgeClassifierCV"
         ),
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "machine": machine_info(),
+        "machine": machine,
     }
     if command:
         result["command"] = command
@@ -237,12 +263,12 @@ def format_compare_table(result: dict[str, Any], markdown: bool = False) -> str:
             params += f" (ridge; {r['features']:,} features)"
         rows.append([
             name, r["family"], params,
-            f"{r['acc']['mean']:.3f} ± {r['acc']['std']:.3f}",
-            f"{r['fit_time_s']['mean']:.1f} ± {r['fit_time_s']['std']:.1f}",
+            _mean_std(r["acc"], ".3f"),
+            _mean_std(r["fit_time_s"], ".1f"),
         ])
+    spread = "mean ± sample std" if n > 1 else "one seed, no spread"
     caption = (f"{result['dataset']}: test accuracy and training time over {n} seed"
-               f"{'s' if n > 1 else ''} ({', '.join(map(str, result['seeds']))}; mean ± sample "
-               "std)")
+               f"{'s' if n > 1 else ''} ({', '.join(map(str, result['seeds']))}; {spread})")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -251,3 +277,10 @@ def format_compare_table(result: dict[str, Any], markdown: bool = False) -> str:
     lines = ["  ".join(v.ljust(w) for v, w in zip(header, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     return caption + "\n" + "\n".join(lines)
+
+
+def _mean_std(summary: dict[str, Any], spec: str) -> str:
+    """``mean ± std``, or the mean alone when there is no spread (one seed)."""
+    if summary.get("std") is None:
+        return format(summary["mean"], spec)
+    return f"{format(summary['mean'], spec)} ± {format(summary['std'], spec)}"
