@@ -5,7 +5,9 @@ where ``BASELINE_DIR`` holds a copy of an older ``wavelet_networks`` package
 renamed to ``wn_base`` (``git archive <commit> src/wavelet_networks`` and
 ``sed s/wavelet_networks/wn_base/g``). Steps of M11, W-M11 (current) and W-M11
 (baseline) alternate, so that all three see the same machine load; wall and
-process-CPU medians are reported, and the W-M11/M11 ratios of both versions.
+process-CPU medians are reported, the W-M11/M11 ratios of both versions, and
+the median over repeats of the current/baseline ratio of steps that follow
+each other ("paired").
 Freed memory is kept for reuse, as by the ``wavelet-networks`` command
 (``WAVELET_NETWORKS_KEEP_MEMORY=0``: the system allocator's defaults).
 """
@@ -163,9 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         "W-M11 baseline": base.models.build("w-m11", 10) if args.zoo else _wm11_from(base),
     }
     steps = {name: bench._training_step(m, x, y) for name, m in models.items()}
-    for step in steps.values():
+    try:  # each version's products choose by their own timing (functional.fast._autotune)
+        base_tuning = importlib.import_module("wn_base.bench").warm_up_tuning
+    except (ImportError, AttributeError):  # a version without choices by timing
+        base_tuning = lambda step: step()  # noqa: E731
+    for name, step in steps.items():
         step()
-        bench.warm_up_tuning(step)  # until this version's products have chosen (_autotune)
+        (base_tuning if name == "W-M11 baseline" else bench.warm_up_tuning)(step)
     runs: dict[str, list[dict]] = {name: [] for name in steps}
     for _ in range(args.repeats):
         for name, step in steps.items():
@@ -188,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     for v in ("W-M11", "W-M11 baseline"):
         for k in ("wall", "cpu"):
             res[f"ratio {v} / M11 ({k})"] = res[v][f"{k}_median_s"] / res["M11"][f"{k}_median_s"]
-    print(json.dumps({k: v for k, v in res.items() if k.startswith("ratio")}, indent=2))
+    # the two versions' steps of one repeat follow each other: their ratio is robust to the
+    # machine's load drifting over the run
+    for k, key in (("wall", "median_s"), ("cpu", "cpu_median_s")):
+        pairs = zip(runs["W-M11"], runs["W-M11 baseline"], strict=True)
+        res[f"paired W-M11 / W-M11 baseline ({k})"] = statistics.median(a[key] / b[key] for a, b in pairs)
+    print(json.dumps({k: v for k, v in res.items() if k.startswith(("ratio", "paired"))}, indent=2))
     if args.output:
         args.output.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -1,5 +1,14 @@
+import os
+
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests: a fixed set of drawn cases by default (the same in every run, as CI needs);
+# HYPOTHESIS_PROFILE=explore draws new ones each run.
+settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
@@ -8,12 +17,14 @@ def _seed() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _default_products(monkeypatch) -> None:
-    """No choice by timing (functional._autotune): a test that runs something twice sees
-    the same arithmetic both times. The tests of each choice force each candidate."""
-    from wavelet_networks.functional import _autotune
+def _default_products():
+    """No choice by timing (functional.fast._autotune): a test that runs something twice
+    sees the same arithmetic both times. The tests of each choice force each candidate.
+    Every test starts from these settings and leaves them as it found them."""
+    import wavelet_networks as wn
 
-    monkeypatch.setattr(_autotune, "ENABLED", False)
+    with wn.configure(autotune=False):
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

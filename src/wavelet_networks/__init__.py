@@ -4,9 +4,10 @@
 >>> lift = wn.nn.LiftingConv1d(1, 8, kernel_size=9, num_scales=4)
 """
 
-from wavelet_networks import functional, nn, splines, testing
+from wavelet_networks import functional, nn, settings, splines, testing
 from wavelet_networks.grid import ScaleGrid
 from wavelet_networks.regularizers import wavelet_loss
+from wavelet_networks.settings import configure, reference_mode
 
 __version__ = "0.1.0"
 
@@ -14,9 +15,12 @@ __all__ = [
     "ScaleGrid",
     "WaveletNetworkClassifier",
     "__version__",
+    "configure",
     "functional",
     "models",
     "nn",
+    "reference_mode",
+    "settings",
     "splines",
     "testing",
     "wavelet_loss",

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from wavelet_networks._machine import cpu_name
-from wavelet_networks.functional import _autotune, _matmul, _native
+from wavelet_networks.functional.fast import _autotune, _matmul, _native
 from wavelet_networks.runtime import keeps_freed_memory
 
 __all__ = [
@@ -192,7 +192,7 @@ def time_fn(fn: Callable[[], object], device: torch.device, repeats: int, warmup
     machine it is far less sensitive to other processes than the wall time.
     The warm-up goes on (up to ``TUNING_RUNS`` more runs) while the products
     that ``fn`` calls are still choosing their implementation
-    (:mod:`~wavelet_networks.functional._autotune`): what is timed is the
+    (:mod:`~wavelet_networks.functional.fast._autotune`): what is timed is the
     steady state of a training run.
     """
     mark = _autotune.calls()
@@ -222,7 +222,7 @@ def matmul_throughput(device: torch.device, n: int = 4096, repeats: int = 5) -> 
     """Dense float32 ``n x n`` matmul: median time and multiply-accumulates per second.
 
     On the CPU, the faster of MKL's (``torch.mm``) and oneDNN's product (which
-    the layers may choose, see :mod:`~wavelet_networks.functional._matmul`): on
+    the layers may choose, see :mod:`~wavelet_networks.functional.fast._matmul`): on
     AMD processors MKL runs AVX2 code at about half the speed oneDNN reaches,
     and a reference that slow would overstate every layer's fraction of it.
     ``by_library`` holds each one's rate.
@@ -375,7 +375,7 @@ def peak_memory(device: torch.device, batch: int, length: int) -> dict:
     high-water mark of the resident set (``VmHWM``) minus the resident set
     before the first step; not ``ru_maxrss``, which Linux carries over from the
     parent through fork and exec, so that it reported the benchmark process's
-    own peak. CUDA: ``max_memory_allocated`` minus what was allocated before it.
+    own peak. CUDA: ``max_memory_allocated`` minus what is allocated before it starts.
     """
     src = str(Path(__file__).resolve().parents[1])
     env_path = src + (":" + sys.path[0] if sys.path[0] else "")
@@ -474,7 +474,7 @@ def run(
 
 
 def _libraries(mm: dict) -> str:
-    """Each library's matmul rate, as text ('' where one was measured)."""
+    """Each library's matmul rate, as text ('' where only one is measured)."""
     rates = mm.get("by_library", {})
     if len(rates) < 2:
         return ""
@@ -507,7 +507,7 @@ def _pct(row: dict, key: str, results: dict) -> str:
 
 
 def _settings(machine: dict) -> str:
-    """The process settings a run had (absent from results written before they were recorded)."""
+    """The process settings a run had (absent from results files that do not record them)."""
     parts = []
     if "keep_freed_memory" in machine:
         parts.append(
@@ -517,7 +517,7 @@ def _settings(machine: dict) -> str:
         )
     if "native_loops" in machine:
         parts.append(
-            "compiled loops (`functional/_native.c`)"
+            "compiled loops (`functional/fast/_native.c`)"
             if machine["native_loops"]
             else "no compiled loops (torch operations)"
         )

@@ -5,8 +5,8 @@ hundreds of megabytes (the scale axis multiplies every feature map; W-M11's
 first stage holds ``(8, 51, 9, 5512)`` float tensors, 81 MB each). glibc's
 ``malloc`` serves every block above 32 MB with a fresh ``mmap`` and returns it
 to the system when freed, so each step page-faults all of that memory in
-again: the kernel zeroes every page before the tensor's first write. On the
-2-core development machine a W-M11 training step took 3.53 s with the system
+again: the kernel zeroes every page before the tensor's first write. On a
+2-core AMD EPYC a W-M11 training step took 3.53 s with the system
 defaults and 2.91 s with freed memory kept; an M11 step, whose feature maps
 are mostly below 32 MB, 0.328 s and 0.323 s (``benchmarks/ab_fast_paths.py
 --only keep-memory``, saved in ``benchmarks/results/ab-fast-paths-cpu-2core-epyc.txt``).
@@ -57,7 +57,7 @@ def keep_freed_memory(enabled: bool = True) -> bool:
     values (though not its dynamic adjustment of the mmap threshold).
 
     Returns:
-        whether the allocator was changed (``False`` where this is not glibc).
+        whether the allocator's settings changed (``False`` where this is not glibc).
     """
     global _kept
     libc = _libc()

@@ -17,7 +17,8 @@ def test_models_lists_names_and_parameter_counts(capsys) -> None:
         assert name in out
     n = sum(p.numel() for p in wn.models.build("small-cnn", 10).parameters())
     assert main(["models", "small-cnn"]) == 0
-    assert f"{n:,}" in capsys.readouterr().out or str(n) in out
+    card = capsys.readouterr().out
+    assert f"{n:,}" in card or str(n) in card
 
 
 def test_datasets_lists_name_description_and_layout(capsys) -> None:

@@ -6,25 +6,23 @@ import time
 import pytest
 import torch
 
-from wavelet_networks.functional import _autotune
+import wavelet_networks as wn
+from wavelet_networks.functional.fast import _autotune
 
 
 @pytest.fixture(autouse=True)
-def fresh(monkeypatch):
-    monkeypatch.setattr(_autotune, "ENABLED", True)
+def fresh():
+    """Timing on, no settling calls, nothing chosen yet."""
     _autotune.reset()
-    yield
+    with wn.configure(autotune=True, autotune_settle=0):
+        yield
     _autotune.reset()
-
-
-@pytest.fixture(autouse=True)
-def no_settling(monkeypatch):
-    monkeypatch.setattr(_autotune, "SETTLE", 0)
 
 
 def _calls():
     """Calls per candidate before the choice."""
-    return _autotune.WARMUP + _autotune.TRIALS
+    config = wn.settings.current()
+    return config.autotune_warmup + config.autotune_trials
 
 
 def _candidates(delays, calls):
@@ -53,29 +51,27 @@ def test_takes_turns_then_keeps_the_fastest(delays, fastest):
     assert _autotune.choices() == {"key": fastest}
 
 
-def test_the_process_settles_on_the_first_candidate_then_keys_are_pending_until_chosen(
-    monkeypatch,
-):
-    monkeypatch.setattr(_autotune, "SETTLE", 3)
-    calls = []
-    candidates = _candidates((0.004, 0.0), calls)
-    assert _autotune.pending() == 0
-    for _ in range(3):
-        _autotune.run("key", candidates)
-    assert calls == [0, 0, 0] and _autotune.pending() == 1
-    for _ in range(2 * _calls()):
-        _autotune.run("key", candidates)
-    assert _autotune.pending() == 0 and _autotune.choices() == {"key": 1}
-    assert sorted(calls[3:]) == [0] * _calls() + [1] * _calls()
-    mark = _autotune.calls()
-    _autotune.run("other", candidates)
-    assert _autotune.pending() == 1 and _autotune.pending(mark) == 1
-    assert _autotune.pending(_autotune.calls()) == 0  # not called since
+def test_the_process_settles_on_the_first_candidate_then_keys_are_pending_until_chosen():
+    with wn.configure(autotune_settle=3):
+        calls = []
+        candidates = _candidates((0.004, 0.0), calls)
+        assert _autotune.pending() == 0
+        for _ in range(3):
+            _autotune.run("key", candidates)
+        assert calls == [0, 0, 0] and _autotune.pending() == 1
+        for _ in range(2 * _calls()):
+            _autotune.run("key", candidates)
+        assert _autotune.pending() == 0 and _autotune.choices() == {"key": 1}
+        assert sorted(calls[3:]) == [0] * _calls() + [1] * _calls()
+        mark = _autotune.calls()
+        _autotune.run("other", candidates)
+        assert _autotune.pending() == 1 and _autotune.pending(mark) == 1
+        assert _autotune.pending(_autotune.calls()) == 0  # not called since
 
 
 def test_first_calls_are_not_counted():
     calls = []
-    slow_start = iter([0.02] * _autotune.WARMUP)  # a set-up on the first calls only
+    slow_start = iter([0.02] * wn.settings.current().autotune_warmup)  # a set-up at first only
 
     def first():
         calls.append(0)
@@ -100,16 +96,15 @@ def test_keys_are_chosen_separately():
     assert _autotune.choices() == {"a": 1, "b": 0}
 
 
-def test_forced_disabled_and_deterministic_run_a_given_candidate(monkeypatch):
+def test_forced_disabled_and_deterministic_run_a_given_candidate():
     calls = []
     candidates = _candidates((0.0, 0.0), calls)
     with _autotune.forced(1):
         assert [_autotune.run("k", candidates) for _ in range(8)] == [1] * 8
     with _autotune.forced(5):  # past the end: the last
         assert _autotune.run("k", candidates) == 1
-    monkeypatch.setattr(_autotune, "ENABLED", False)
-    assert [_autotune.run("k", candidates) for _ in range(8)] == [0] * 8
-    monkeypatch.setattr(_autotune, "ENABLED", True)
+    with wn.configure(autotune=False):
+        assert [_autotune.run("k", candidates) for _ in range(8)] == [0] * 8
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:

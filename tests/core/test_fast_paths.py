@@ -1,17 +1,22 @@
-"""The fast paths ("factorized" cascade, "fft") against the direct sampled-kernel formula."""
+"""The parts of the fast paths: the smoothing cascade, FFT correlation, dilated products, choices."""
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import wavelet_networks as wn
 from wavelet_networks import functional as WF
-from wavelet_networks.functional.fft import _next_fast, fft_block_size, fft_correlate
-from wavelet_networks.functional.smoothing import (
+from wavelet_networks.functional import reference
+from wavelet_networks.functional.fast import _autotune, factorized
+from wavelet_networks.functional.fast.cascade import (
     cascade_filter,
     level_rows,
     scale_relation,
+    smooth_to,
     smoothed_levels,
 )
+from wavelet_networks.functional.fast.fft import _next_fast, fft_block_size, fft_correlate
 from wavelet_networks.splines import refinement_coefficients, sampled_bspline
 
 
@@ -29,6 +34,19 @@ def test_cascade_filter_is_the_sampled_bspline(base, order):
         expected = sampled_bspline(s, order, dtype=torch.float64)
         assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-14)
+
+
+@given(base=st.integers(2, 4), order=st.integers(0, 4), level=st.integers(0, 3),
+       seed=st.integers(0, 1000))  # fmt: skip
+def test_cascade_levels_are_the_reference_smoothing(base, order, level, seed):
+    """Every level of the cascade, and the one-scale chain, is the reference's ``smooth``."""
+    x = torch.randn(2, 3, 400, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if x.shape[-1] <= (order + 1) * base**level:
+        return
+    want = reference.smooth(x, base**level, order)
+    levels = list(smoothed_levels(x, base, order, level + 1))
+    torch.testing.assert_close(levels[level], want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(smooth_to(x, base, order, level), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("base", [2, 3])
@@ -59,12 +77,12 @@ def test_scale_relation_base_2_is_the_refinement_relation(order):
 
 
 # ------------------------------------------------------------------ fft
-@pytest.mark.parametrize(
-    ("c_in", "taps", "length", "stride"), [(1, 79, 3000, 1), (3, 5, 40, 2), (2, 700, 701, 1)]
-)
-def test_fft_correlate_equals_conv1d(c_in, taps, length, stride):
-    x = torch.randn(2, c_in, length, dtype=torch.float64)
-    k = torch.randn(4, c_in, taps, dtype=torch.float64)
+@given(c_in=st.integers(1, 3), taps=st.integers(1, 300), extra=st.integers(0, 3000),
+       stride=st.integers(1, 3), seed=st.integers(0, 1000))  # fmt: skip
+def test_fft_correlate_equals_conv1d(c_in, taps, extra, stride, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, c_in, taps + extra, generator=gen, dtype=torch.float64)
+    k = torch.randn(4, c_in, taps, generator=gen, dtype=torch.float64)
     got = fft_correlate(x, k, stride)
     torch.testing.assert_close(got, torch.nn.functional.conv1d(x, k, stride=stride))
 
@@ -76,112 +94,52 @@ def test_fft_sizes_are_fast_and_large_enough():
     assert fft_block_size(300, 100) == _next_fast(399)  # one block when the signal is short
 
 
-# ------------------------------------------------------------------ agreement with "direct"
-FAST = ["factorized", "fft"]
+# ------------------------------------------------------------------ which implementation runs
+def test_the_dispatcher_chooses_as_the_cost_model_says():
+    lift, group = WF.lifting_conv1d, WF.group_conv1d
+    x, w = torch.empty(1, 1, 88200, device="meta"), torch.empty(51, 1, 79, device="meta")
+    assert lift.chosen(x, w, wn.ScaleGrid(9)) == "factorized"
+    assert lift.chosen(x, w, wn.ScaleGrid(9, 1.5)) == "fft"
+    assert lift.chosen(x, w, wn.ScaleGrid(9), method="direct") == "reference"
+    assert lift.chosen(x, w[..., :1], wn.ScaleGrid(9), method="fft") == "reference"
+    g, gw = torch.empty(1, 51, 9, 5512, device="meta"), torch.empty(51, 51, 3, 3, device="meta")
+    assert group.chosen(g, gw) == "factorized"
+    assert group.chosen(g, gw, method="fft") == "fft"
+    assert group.chosen(g[:, :, :3, :500], gw, 1.5) == "reference"  # the sampled kernels
+    assert group.chosen(g, gw[..., :1]) == "pointwise"
+    with wn.reference_mode():
+        assert lift.chosen(x, w, wn.ScaleGrid(9)) == "reference"
+    with wn.configure(disabled={"lifting_conv1d:factorized"}):
+        assert lift.chosen(x, w, wn.ScaleGrid(9)) == "reference"
 
 
-@pytest.mark.parametrize("method", FAST)
-@pytest.mark.parametrize("kernel_size", [1, 2, 3, 6, 9])
-@pytest.mark.parametrize("order", [0, 1, 2, 3])
-@pytest.mark.parametrize(
-    ("padding", "stride"), [("same", 1), ("valid", 1), ("same", 3), ("valid", 2)]
-)
-def test_lifting_fast_equals_direct_float32(method, kernel_size, order, padding, stride):
-    x = torch.randn(2, 2, 400)
-    w = torch.randn(3, 2, kernel_size)
-    grid = wn.ScaleGrid(5)
-    a = WF.lifting_conv1d(x, w, grid, order, stride=stride, padding=padding, method=method)
-    b = WF.lifting_conv1d(x, w, grid, order, stride=stride, padding=padding, method="direct")
-    assert a.shape == b.shape
-    assert rel_err(a, b) < 1e-5
+def test_batch_items_take_the_threads_and_the_itemwise_form_where_they_pay():
+    group = WF.group_conv1d
+    x, w = torch.empty(8, 51, 9, 5512), torch.empty(51, 51, 3, 3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert group.chosen(x, w) == "itemwise"  # W-M11's first stage
+        assert group.chosen(x, w[:, :, :, :1]) == "threads"  # one time tap
+        assert group.chosen(x[:, :, :, :1000], w) == "factorized"  # below thread_min_item
+        assert group.chosen(x, w, method="direct") == "reference"
+        with wn.configure(threads=False):
+            assert group.chosen(x, w) == "factorized"
+        torch.set_num_threads(1)
+        assert group.chosen(x, w) == "factorized"
+    finally:
+        torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("method", FAST)
-@pytest.mark.parametrize("kernel_size", [1, 2, 3, 5])
-@pytest.mark.parametrize("order", [0, 2, 3])
-@pytest.mark.parametrize("boundary", ["crop", "truncate"])
-@pytest.mark.parametrize(("padding", "stride"), [("same", 1), ("valid", 1), ("same", 2)])
-@pytest.mark.parametrize("scale_taps", [1, 3])
-def test_group_fast_equals_direct_float32(
-    method, kernel_size, order, boundary, padding, stride, scale_taps
-):
-    x = torch.randn(2, 3, 5, 300)
-    w = torch.randn(4, 3, scale_taps, kernel_size)
-    kwargs = dict(scale_boundary=boundary, stride=stride, padding=padding)
-    a = WF.group_conv1d(x, w, 2.0, order, method=method, **kwargs)
-    b = WF.group_conv1d(x, w, 2.0, order, method="direct", **kwargs)
-    assert a.shape == b.shape
-    assert rel_err(a, b) < 1e-5
+def test_a_misnamed_setting_or_implementation_is_refused():
+    with pytest.raises(ValueError, match=r"unknown settings.*'native'"):
+        wn.configure(nativ=False)
+    with pytest.raises(ValueError, match=r"unknown implementations \['group_conv1d:itemwize'\]"):
+        wn.configure(disabled={"group_conv1d:itemwize"})
 
 
-@pytest.mark.parametrize("base", [3.0, 1.5])
-def test_other_bases(base):
-    x = torch.randn(1, 2, 4, 200)
-    w = torch.randn(3, 2, 2, 3)
-    b = WF.group_conv1d(x, w, base, 2, "truncate", method="direct")
-    a = WF.group_conv1d(x, w, base, 2, "truncate", method="fft")
-    assert rel_err(a, b) < 1e-5
-    if float(base).is_integer():
-        a = WF.group_conv1d(x, w, base, 2, "truncate", method="factorized")
-        assert rel_err(a, b) < 1e-5
-
-
-@pytest.mark.parametrize("method", FAST)
-def test_fast_gradients_equal_direct(method):
-    x = torch.randn(2, 2, 4, 120, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(3, 2, 2, 5, dtype=torch.float64, requires_grad=True)
-    grads = []
-    for m in (method, "direct"):
-        out = WF.group_conv1d(x, w, 2.0, 2, "truncate", method=m)
-        grads.append(torch.autograd.grad((out * torch.cos(out)).sum(), (x, w)))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b)
-    xl = torch.randn(2, 1, 300, dtype=torch.float64, requires_grad=True)
-    wl = torch.randn(3, 1, 9, dtype=torch.float64, requires_grad=True)
-    grads = []
-    for m in (method, "direct"):
-        out = WF.lifting_conv1d(xl, wl, wn.ScaleGrid(4), 2, method=m)
-        grads.append(torch.autograd.grad((out**2).sum(), (xl, wl)))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b)
-
-
-@pytest.mark.parametrize("order", [0, 1, 2, 3])
-@pytest.mark.parametrize(
-    "scale_taps, scales, boundary", [(3, 7, "crop"), (1, 5, "crop"), (3, 5, "truncate")]
-)
-@pytest.mark.parametrize("base", [2.0, 3.0])
-def test_cascade_adjoint_equals_direct_gradient(order, scale_taps, scales, boundary, base):
-    # The factorised group conv's backward is a hand-written adjoint of the smoothing
-    # cascade (conv._GroupWindows): every order, with and without a direct start.
-    gen = torch.Generator().manual_seed(order)
-    x = torch.randn(2, 3, scales, 200, dtype=torch.float64, generator=gen, requires_grad=True)
-    w = torch.randn(4, 3, scale_taps, 3, dtype=torch.float64, generator=gen, requires_grad=True)
-    grads = []
-    for m in ("factorized", "direct"):
-        out = WF.group_conv1d(x, w, base, order, boundary, method=m)
-        g = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(9))
-        grads.append(torch.autograd.grad(out, (x, w), g))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * b.abs().max().item())
-
-
-def test_auto_choices():
-    from wavelet_networks.functional.conv import _choose
-
-    scales = [2.0**j for j in range(9)]
-    assert _choose("auto", scales, 1, 51, 79, 88200) == "factorized"
-    assert _choose("auto", scales, 153, 51, 3, 5512) == "factorized"
-    assert _choose("auto", [1.5**j for j in range(9)], 1, 51, 79, 88200) == "fft"
-    assert _choose("auto", [1.5**j for j in range(3)], 153, 51, 3, 500) == "direct"
-    assert _choose("fft", scales, 153, 51, 3, 5512) == "fft"
-    with pytest.raises(ValueError, match="integer"):
-        _choose("factorized", [1.5**j for j in range(3)], 1, 1, 3, 100)
-
-
-def test_torch_compile_matches_eager():
-    if not hasattr(torch, "compile"):
-        pytest.skip("torch.compile unavailable")
+# ------------------------------------------------------------------ torch.compile
+def test_torch_compile_with_inductor_matches_eager():
     lift = wn.nn.LiftingConv1d(1, 4, 9, 4)
     group = wn.nn.GroupConv1d(4, 4, 3, 3)
     model = torch.nn.Sequential(lift, group)
@@ -200,15 +158,12 @@ def test_torch_compile_matches_eager():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dilated_conv_backward_equals_conv1d(dilation, dtype, path):
     """Either backward of the batched dilated convolution is conv1d's own."""
-    from wavelet_networks.functional import _autotune
-    from wavelet_networks.functional.conv import _DilatedConv
-
     gen = torch.Generator().manual_seed(dilation)
     z = torch.randn(3, 10, 300 + 2 * dilation, generator=gen, dtype=dtype)
     w = torch.randn(7, 10, 3, generator=gen, dtype=dtype)
     g = torch.randn(3, 7, 300, generator=gen, dtype=dtype)
     grads = {}
-    for name, fn in (("products", _DilatedConv.apply), ("conv1d", None)):
+    for name, fn in (("products", factorized._DilatedConv.apply), ("conv1d", None)):
         zr, wr = z.clone().requires_grad_(True), w.clone().requires_grad_(True)
         with _autotune.forced(path):
             y = fn(zr, wr, dilation) if fn else torch.nn.functional.conv1d(zr, wr, dilation=dilation)
@@ -218,17 +173,14 @@ def test_dilated_conv_backward_equals_conv1d(dilation, dtype, path):
         assert rel_err(a, b) < tol
 
 
-def test_batched_group_layers_take_the_tuned_backward(monkeypatch):
-    """Group layers on the batched path with long enough time use _DilatedConv."""
-    from wavelet_networks.functional import conv
-
+def test_batched_group_layers_take_the_tuned_backward_where_a_gradient_is_recorded(monkeypatch):
     calls = []
-    original = conv._DilatedConv.apply
-    monkeypatch.setattr(conv._DilatedConv, "apply", lambda *a: calls.append(1) or original(*a))
+    original = factorized._DilatedConv.apply
+    monkeypatch.setattr(factorized._DilatedConv, "apply", lambda *a: calls.append(1) or original(*a))
     x = torch.randn(2, 4, 3, 300)
     WF.group_conv1d(x, torch.randn(5, 4, 3, 3), 2.0, method="factorized")
     assert calls
     calls.clear()
-    monkeypatch.setattr(conv, "PRODUCT_BACKWARD_TIME", 200)  # from this time on
-    WF.group_conv1d(x[..., :100], torch.randn(5, 4, 3, 3), 2.0, method="factorized")
+    with torch.no_grad():
+        WF.group_conv1d(x, torch.randn(5, 4, 3, 3), 2.0, method="factorized")
     assert not calls

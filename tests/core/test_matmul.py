@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import wavelet_networks as wn
-from wavelet_networks.functional import _autotune, _matmul
+from wavelet_networks.functional.fast import _autotune, _matmul
 
 needs_onednn = pytest.mark.skipif(
     not _matmul.onednn_available(torch.zeros(1)), reason="torch built without oneDNN"

@@ -1,4 +1,8 @@
-"""Batch norm, ReLU and time max pool fused, against the three layers one after the other."""
+"""Batch norm, ReLU and time max pool fused: where it runs, and inside a W-M-net.
+
+Its values, gradients and running statistics against the reference, drawn over
+shapes, pools and batch-norm parameters: ``test_implementations.py``.
+"""
 
 import pytest
 import torch
@@ -6,7 +10,7 @@ import torch.nn.functional as F
 
 import wavelet_networks as wn
 from wavelet_networks import functional as WF
-from wavelet_networks.functional import _native, norm_pool
+from wavelet_networks.functional.fast import _native, norm_pool
 from wavelet_networks.nn.norm import run_fused
 
 needs_library = pytest.mark.skipif(
@@ -15,8 +19,9 @@ needs_library = pytest.mark.skipif(
 
 
 @pytest.fixture
-def fused_always(monkeypatch):
-    monkeypatch.setattr(norm_pool, "POOL_MIN_ITEM", 0)
+def fused_always():
+    with wn.configure(pool_min_item=0):
+        yield
 
 
 def layers(x, mean, var, gamma, beta, training, pool, momentum=0.1, eps=1e-5):
@@ -24,64 +29,11 @@ def layers(x, mean, var, gamma, beta, training, pool, momentum=0.1, eps=1e-5):
     return torch.nn.functional.max_pool2d(F.relu(y), (1, pool))
 
 
-def run(fn, x, gamma, beta, mean, var, training, pool):
-    x = x.clone().requires_grad_(True)
-    params = [t.clone().requires_grad_(True) if t is not None else None for t in (gamma, beta)]
-    mean, var = (None, None) if mean is None else (mean.clone(), var.clone())
-    y = fn(x, mean, var, *params, training, pool)
-    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(5), dtype=y.dtype)
-    wanted = [x, *(p for p in params if p is not None)]
-    return y, torch.autograd.grad(y, wanted, g), (mean, var)
-
-
-@needs_library
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("pool, time", [(4, 403), (3, 300), (2, 11)])
-@pytest.mark.parametrize("affine", [True, False])
-def test_equals_the_layers(fused_always, training, dtype, pool, time, affine):
-    gen = torch.Generator().manual_seed(pool + time)
-    x = torch.randn(3, 6, 4, time, generator=gen, dtype=dtype) * 2 + 1
-    x = torch.round(x * 2) / 2  # ties within windows
-    gamma = beta = None
-    if affine:  # a negative and a zero scale: the pool takes the minimum, the first entry
-        gamma = torch.rand(6, generator=gen, dtype=dtype) + 0.5
-        gamma[0], gamma[1] = -0.7, 0.0
-        beta = torch.randn(6, generator=gen, dtype=dtype) * 0.3
-    mean = torch.randn(6, generator=gen, dtype=dtype) * 0.1
-    var = torch.rand(6, generator=gen, dtype=dtype) + 0.5
-
-    def fused(x, m, v, g, b, training, pool):
-        return WF.batch_norm_relu_pool(x, m, v, g, b, training, 0.1, 1e-5, pool)
-
-    got, got_grads, got_stats = run(fused, x, gamma, beta, mean, var, training, pool)
-    want, want_grads, want_stats = run(layers, x, gamma, beta, mean, var, training, pool)
-    tol = 1e-5 if dtype == torch.float32 else 1e-12
-    assert got.shape == want.shape
-    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
-    for a, b in zip(got_grads, want_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol * b.abs().max().item())
-    for a, b in zip(got_stats, want_stats, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-
-
 @needs_library
 def test_without_running_statistics(fused_always):
     x = torch.randn(2, 3, 2, 64, dtype=torch.float64)
     got = WF.batch_norm_relu_pool(x, None, None, None, None, False, 0.1, 1e-5, 4)
     torch.testing.assert_close(got, layers(x, None, None, None, None, True, 4))
-
-
-@needs_library
-def test_gradcheck(fused_always):
-    gen = torch.Generator().manual_seed(2)
-    x = torch.randn(2, 2, 2, 16, generator=gen, dtype=torch.float64, requires_grad=True)
-    gamma = torch.tensor([0.8, -1.2], dtype=torch.float64, requires_grad=True)
-    beta = torch.tensor([0.1, 0.3], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda x, g, b: WF.batch_norm_relu_pool(x, None, None, g, b, True, 0.1, 1e-5, 4),
-        (x, gamma, beta),
-    )
 
 
 def test_small_items_run_the_three_operations(monkeypatch):
@@ -92,10 +44,10 @@ def test_small_items_run_the_three_operations(monkeypatch):
     )
     x = torch.randn(2, 3, 2, 40)
     got = WF.batch_norm_relu_pool(x, None, None, None, None, True, 0.1, 1e-5, 4)
-    assert not calls  # below POOL_MIN_ITEM
+    assert not calls  # below pool_min_item
     torch.testing.assert_close(got, layers(x, None, None, None, None, True, 4))
-    monkeypatch.setattr(norm_pool, "POOL_MIN_ITEM", 0)
-    WF.batch_norm_relu_pool(x, None, None, None, None, True, 0.1, 1e-5, 4)
+    with wn.configure(pool_min_item=0):
+        WF.batch_norm_relu_pool(x, None, None, None, None, True, 0.1, 1e-5, 4)
     assert bool(calls) == (_native.library() is not None)
 
 

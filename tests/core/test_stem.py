@@ -1,4 +1,8 @@
-"""The fused stem (lifting, P1, batch norm, ReLU, P2) against its layers one after the other."""
+"""The fused stem (lifting, P1, batch norm, ReLU, P2): ties, where it runs, errors, the module.
+
+Its values, gradients and running statistics against the reference, drawn over
+shapes, pools, scales and batch-norm parameters: ``test_implementations.py``.
+"""
 
 import pytest
 import torch
@@ -7,7 +11,7 @@ from torch import nn
 
 import wavelet_networks as wn
 from wavelet_networks import functional as WF
-from wavelet_networks.functional import stem as stem_module
+from wavelet_networks.functional.fast import stem as stem_module
 
 
 def unfused(x, w, grid, pools, mean, var, gamma, beta, training, momentum=0.1, eps=1e-5, **kw):
@@ -38,46 +42,6 @@ def params(c_out, c_in, k, dtype, gen, negative=True):
     return w, gamma, beta, mean, var
 
 
-@pytest.mark.parametrize(
-    "batch, c_in, time, c_out, k, num_scales, pools, base, padding",
-    [
-        (2, 1, 1000, 5, 9, 5, (4, 4), 2.0, "same"),  # the W-M-nets' stem
-        (3, 2, 777, 4, 7, 4, (2, 3), 2.0, "same"),  # odd length, a second pool of 3
-        (2, 1, 900, 3, 5, 3, (3, 2), 3.0, "same"),
-        (2, 1, 1100, 4, 6, 4, (4, 4), 2.0, "valid"),
-        (1, 1, 200, 3, 5, 3, (4, 5), 2.0, "same"),  # pooled length not a multiple of P2
-    ],
-)
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fused_stem_equals_the_layers(
-    batch, c_in, time, c_out, k, num_scales, pools, base, padding, training, dtype
-):
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn(batch, c_in, time, generator=gen, dtype=dtype)
-    w, gamma, beta, mean, var = params(c_out, c_in, k, dtype, gen)
-    grid = wn.ScaleGrid(num_scales, base)
-
-    def fused(x, w, mean, var, gamma, beta, training):
-        return WF.lifting_stem(
-            x, w, grid, pools, mean, var, gamma, beta, training, 0.1, 1e-5, padding=padding
-        )
-
-    def layers(x, w, mean, var, gamma, beta, training):
-        return unfused(x, w, grid, pools, mean, var, gamma, beta, training, padding=padding)
-
-    got, got_grads, got_stats = run(fused, x, w, gamma, beta, mean, var, training)
-    want, want_grads, want_stats = run(layers, x, w, gamma, beta, mean, var, training)
-    tol = 1e-5 if dtype == torch.float32 else 1e-10
-    assert got.shape == want.shape
-    torch.testing.assert_close(got, want, rtol=tol, atol=tol * want.abs().max().item())
-    for name, a, b in zip(("weight", "gamma", "beta"), got_grads, want_grads, strict=True):
-        atol = tol * b.abs().max().item()
-        torch.testing.assert_close(a, b, rtol=tol, atol=atol, msg=f"gradient of {name}")
-    for a, b in zip(got_stats, want_stats, strict=True):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-
-
 def test_fused_stem_with_ties_routes_gradients_like_max_pool():
     # silence (zeros) makes every lifting output in a window equal: ties at both pools
     gen = torch.Generator().manual_seed(4)
@@ -99,20 +63,6 @@ def test_fused_stem_with_ties_routes_gradients_like_max_pool():
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
-def test_fused_stem_gradcheck():
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn(2, 1, 120, generator=gen, dtype=torch.float64)
-    w, gamma, beta, _, _ = params(3, 1, 5, torch.float64, gen)
-    gamma[-1] = 0.7  # at gamma = 0 the stem is not differentiable in gamma
-    grid = wn.ScaleGrid(3)
-    w, gamma, beta = (t.requires_grad_(True) for t in (w, gamma, beta))
-
-    def fn(w, gamma, beta):
-        return WF.lifting_stem(x, w, grid, (2, 2), None, None, gamma, beta, True)
-
-    assert torch.autograd.gradcheck(fn, (w, gamma, beta))
-
-
 def _count_fused(monkeypatch) -> list[int]:
     calls = []
     apply = stem_module._LiftingStem.apply
@@ -128,14 +78,21 @@ def test_fused_path_runs_and_falls_back(monkeypatch):
     x = torch.randn(1, 1, 300, generator=gen)
     w, gamma, beta, mean, var = params(3, 1, 5, torch.float32, gen)
     grid = wn.ScaleGrid(3)
-    WF.lifting_stem(x, w, grid, (4, 4), mean, var, gamma, beta, True)
+    stem = WF.lifting_stem
+    assert stem.chosen(x, w, grid, (4, 4), mean, var, gamma, beta, True) == "fused"
+    stem(x, w, grid, (4, 4), mean, var, gamma, beta, True)
     assert len(calls) == 1
     # an input that needs a gradient, a 1-tap kernel, a non-integer base: the layers run
-    got = WF.lifting_stem(x.requires_grad_(), w, grid, (4, 4), mean.clone(), var, gamma, beta)
+    x.requires_grad_()
+    assert stem.chosen(x, w, grid, (4, 4), mean, var, gamma, beta) == "unfused"
+    got = stem(x, w, grid, (4, 4), mean.clone(), var, gamma, beta)
     want = unfused(x.detach(), w, grid, (4, 4), mean, var, gamma, beta, False)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    WF.lifting_stem(x.detach(), w[..., :1], grid, (4, 4), mean, var, gamma, beta)
-    WF.lifting_stem(x.detach(), w, wn.ScaleGrid(3, 1.5), (4, 4), mean, var, gamma, beta)
+    x = x.detach()
+    assert stem.chosen(x, w[..., :1], grid, (4, 4), mean, var, gamma, beta) == "unfused"
+    assert stem.chosen(x, w, wn.ScaleGrid(3, 1.5), (4, 4), mean, var, gamma, beta) == "unfused"
+    stem(x, w[..., :1], grid, (4, 4), mean, var, gamma, beta)
+    stem(x, w, wn.ScaleGrid(3, 1.5), (4, 4), mean, var, gamma, beta)
     assert len(calls) == 1
 
 

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 import wavelet_networks as wn
@@ -16,12 +18,22 @@ def test_time_pools_act_per_scale():
     torch.testing.assert_close(avg[:, :, 1], nn.functional.avg_pool1d(x[:, :, 1], 5))
 
 
-def test_scale_pools():
-    x = torch.randn(2, 3, 4, 10)
-    torch.testing.assert_close(wn.nn.ScaleMaxPool()(x), x.max(dim=2).values)
-    torch.testing.assert_close(wn.nn.ScaleMeanPool()(x), x.mean(dim=2))
-    # Invariance to a cyclic shift of the scale axis (what a dilation does on the grid).
-    torch.testing.assert_close(wn.nn.ScaleMaxPool()(x.roll(1, dims=2)), x.max(dim=2).values)
+@given(scales=st.integers(1, 6), shift=st.integers(0, 5), seed=st.integers(0, 1000))
+def test_scale_pools(scales, shift, seed):
+    x = torch.randn(2, 3, scales, 10, generator=torch.Generator().manual_seed(seed))
+    top, mean = wn.nn.ScaleMaxPool()(x), wn.nn.ScaleMeanPool()(x)
+    assert top.shape == mean.shape == (2, 3, 10)
+    # the maximum: no scale above it, and it is one of the scales
+    assert all((top >= x[:, :, j]).all() for j in range(scales))
+    assert (x == top.unsqueeze(2)).any(dim=2).all()
+    # the mean: the scales added one by one, divided by their number
+    total = torch.zeros_like(mean)
+    for j in range(scales):
+        total += x[:, :, j]
+    torch.testing.assert_close(mean * scales, total)
+    # invariant to a cyclic shift of the scale axis (what a dilation does on the grid)
+    torch.testing.assert_close(wn.nn.ScaleMaxPool()(x.roll(shift, dims=2)), top, rtol=0, atol=0)
+    torch.testing.assert_close(wn.nn.ScaleMeanPool()(x.roll(shift, dims=2)), mean)
 
 
 @pytest.mark.parametrize(("time", "scale"), [("mean", "max"), ("max", "mean")])

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 import wavelet_networks as wn
-from wavelet_networks.functional.kernels import kernel_extent
+from wavelet_networks.functional import kernel_extent
 from wavelet_networks.models.fidelity import (
     find_fixtures,
     golden_models,

@@ -34,7 +34,7 @@ WHATS = ("kernels", "scalogram", "curves")
 
 
 def prepare_input(x: np.ndarray, sr: float | None, info: dict[str, Any], in_channels: int):
-    """``(array (channels, time), sample rate)`` preprocessed as the training data was.
+    """``(array (channels, time), sample rate)`` preprocessed as the training data is.
 
     Mixes to mono for one-channel models, resamples audio to the training sample
     rate and applies the data set's per-series normalisation (if it has one).

@@ -1,140 +1,30 @@
 """Shared machinery of the zoo: input checks, length arithmetic, receptive fields, init.
 
 Every zoo model registers its layers in the order of its forward pass, so a
-walk over ``model.modules()`` meets the convolutions and poolings of the main
-path in order. :func:`length_steps` turns that walk into a list of
-:class:`Step` (output length as a function of input length, kernel extent,
-stride); from it :class:`ZooModel` derives the shortest (and, for models with
-a flattening head, the longest) input it accepts, and :func:`receptive_field`
-the receptive field in samples.
+walk over its modules meets the layers of time of the main path in order.
+:func:`~wavelet_networks.nn.module.length_steps` turns that walk into a list
+of :class:`~wavelet_networks.nn.module.Step` (output length as a function of
+input length, extent, stride), from the layers' own arithmetic
+(:class:`~wavelet_networks.nn.EquivariantModule`); from it :class:`ZooModel`
+derives the shortest (and, for models with a flattening head, the longest)
+input it accepts, and :func:`receptive_field` the receptive field in samples.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from wavelet_networks import nn as wnn
 from wavelet_networks._validation import check_signal
+from wavelet_networks.nn.module import Step, length_steps, output_length, receptive_field
 
 __all__ = ["Step", "ZooModel", "length_steps", "receptive_field"]
 
 _LIMIT = 1 << 31  # search bound for input lengths (samples)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One layer of the main path: ``length`` maps input time to output time.
-
-    ``extent`` is the number of input samples one output sample depends on (the
-    kernel's support at the coarsest scale used), ``stride`` the time step.
-    """
-
-    name: str
-    length: Callable[[int], int]
-    extent: int
-    stride: int
-
-
-def spline_extent(kernel_size: int, scale: float, spline_order: int) -> int:
-    """Integer taps of the spline kernel ``psi_s`` of ``kernel_size`` taps at scale ``s``.
-
-    ``psi_s(x) = 1/s sum_k w_k B^n(x/s - k)`` is supported on
-    ``s * [-(K//2) - (n+1)/2, K - 1 - K//2 + (n+1)/2]``; one tap is pointwise.
-    """
-    if kernel_size == 1:
-        return 1
-    half = (spline_order + 1) / 2
-    left = math.floor(scale * (kernel_size // 2 + half))
-    right = math.floor(scale * (kernel_size - 1 - kernel_size // 2 + half))
-    return left + right + 1
-
-
-def _conv_length(k: int, s: int, p: int, d: int) -> Callable[[int], int]:
-    return lambda n: (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def _same_length(s: int) -> Callable[[int], int]:
-    return lambda n: -(-n // s)
-
-
-def length_steps(model: nn.Module) -> list[Step]:
-    """The convolutions and poolings of ``model`` in registration (= forward) order.
-
-    Understands ``nn.Conv1d``, ``nn.MaxPool1d``, ``nn.AvgPool1d`` and the
-    library's ``LiftingConv1d``, ``GroupConv1d``, ``TimeMaxPool`` and
-    ``TimeAvgPool``; it tracks the number of scales to size group kernels at
-    their coarsest scale. Raises ValueError if a group layer would run out of
-    scales.
-    """
-    steps: list[Step] = []
-    scales: int | None = None
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv1d):
-            (k,), (s,), (d,) = m.kernel_size, m.stride, m.dilation
-            if isinstance(m.padding, str):  # "same" (stride 1) or "valid"
-                p_fn = _same_length(s) if m.padding == "same" else _conv_length(k, s, 0, d)
-            else:
-                p_fn = _conv_length(k, s, m.padding[0], d)
-            steps.append(Step(name, p_fn, d * (k - 1) + 1, s))
-        elif isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)):
-            k = _int(m.kernel_size)
-            s = _int(m.stride) if m.stride is not None else k
-            steps.append(Step(name, _conv_length(k, s, _int(m.padding), 1), k, s))
-        elif isinstance(m, (wnn.TimeMaxPool, wnn.TimeAvgPool)):
-            k, s, p = m.kernel_size, m.stride, m.padding
-            steps.append(Step(name, _conv_length(k, s, p, 1), k, s))
-        elif isinstance(m, wnn.LiftingConv1d):
-            _check_same(m, name)
-            scales = m.num_scales
-            coarsest = m.base ** (scales - 1)
-            extent = spline_extent(m.kernel_size, coarsest, m.spline_order)
-            steps.append(Step(name, _same_length(m.stride), extent, m.stride))
-        elif isinstance(m, wnn.GroupConv1d):
-            _check_same(m, name)
-            if scales is None:
-                raise ValueError(f"group convolution {name!r} comes before any lifting layer")
-            out_scales = m.output_scales(scales)
-            if out_scales < 1:
-                raise ValueError(
-                    f"layer {name!r} needs at least {m.scale_kernel_size} scales but gets "
-                    f"{scales}: use more scales in the lifting layer"
-                )
-            scales = out_scales
-            extent = spline_extent(m.kernel_size, m.base ** (scales - 1), m.spline_order)
-            steps.append(Step(name, _same_length(m.stride), extent, m.stride))
-    return steps
-
-
-def _int(v: int | tuple[int, ...]) -> int:
-    return v[0] if isinstance(v, tuple) else int(v)
-
-
-def _check_same(m: nn.Module, name: str) -> None:
-    if m.padding != "same":
-        raise NotImplementedError(f"length arithmetic of {name!r}: only padding='same' is handled")
-
-
-def output_length(steps: list[Step], n: int) -> int:
-    """Time length after all ``steps`` for an input of ``n`` samples (0 if a layer fails)."""
-    for step in steps:
-        n = step.length(n)
-        if n < 1:
-            return 0
-    return n
-
-
-def receptive_field(steps: list[Step]) -> int:
-    """Input samples that one output time step of the conv stack depends on."""
-    field, jump = 1, 1
-    for step in steps:
-        field += (step.extent - 1) * jump
-        jump *= step.stride
-    return field
 
 
 def _first_true(pred: Callable[[int], bool], lo: int = 1, hi: int = _LIMIT) -> int | None:
@@ -197,9 +87,10 @@ class ZooModel(nn.Module):
         """The main path's convolutions and poolings, see :func:`length_steps`."""
         return length_steps(self)
 
-    def receptive_field(self) -> int:
-        """Receptive field (samples) of one time step of the last feature map."""
-        return receptive_field(length_steps(self))
+    def receptive_field(self) -> int | None:
+        """Receptive field (samples) of one time step of the last feature map (``features``;
+        the heads read the features after the mean over time, or flattened)."""
+        return receptive_field(length_steps(getattr(self, "features", self)))
 
     def check_input(self, x: Tensor) -> None:
         """Raise a ValueError unless ``x`` is ``(batch, in_channels, time)`` of an accepted length."""

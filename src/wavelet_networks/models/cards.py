@@ -120,7 +120,8 @@ def _describe(name: str, n_out: int) -> dict:
     params = _params(model)
     ref = c.reference_params
     diff = None if ref is None else 100.0 * (params - ref) / ref
-    field = receptive_field(length_steps(model))
+    # of one time step of the last feature map (the heads read it after the time mean)
+    field = receptive_field(length_steps(getattr(model, "features", model)))
     length = c.input_length
     macs = None
     if length:

@@ -68,11 +68,16 @@ class SplineOneTapGroupConv1d(wnn.GroupConv1d):
                                 f"stride 1; {key!r} cannot be set")
         super().__init__(in_channels, out_channels, 1, scale_kernel_size, **kwargs)
 
+    def receptive_extent(self, num_scales: int | None = None) -> int:
+        # the one-tap spline at the coarsest output scale, B^n(m / s) / s for |m| <= (n + 1) s / 2
+        coarsest = self.base ** (self.output_scales(num_scales) - 1)
+        return 2 * math.floor((self.spline_order + 1) * coarsest / 2) + 1
+
     def forward(self, x: Tensor) -> Tensor:
         check_group(x, self.in_channels)
         y = WF.group_conv1d(
-            x, self.weight, self.base, self.spline_order, self.scale_boundary, None, 1, "same",
-            self.method,
+            x, self.weight, self.base, None, spline_order=self.spline_order,
+            scale_boundary=self.scale_boundary, method=self.method,
         )  # fmt: skip
         _, channels, scales, time = y.shape
         out = []

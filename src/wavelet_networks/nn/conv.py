@@ -10,21 +10,28 @@ from torch import Tensor, nn
 from wavelet_networks import functional as WF
 from wavelet_networks._validation import check_choice, check_positive_int
 from wavelet_networks.grid import ScaleGrid, check_base
+from wavelet_networks.nn.module import EquivariantModule, Sequence
 from wavelet_networks.nn.pooling import TimeMaxPool
 from wavelet_networks.splines import check_order
 
 __all__ = ["GroupConv1d", "LiftingConv1d", "LiftingConvMaxPool1d"]
 
 
-class _SplineConv(nn.Module):
-    """Shared parameter handling: spline weights, optional bias, init."""
+class _SplineConv(EquivariantModule):
+    """Shared by the spline convolutions: weights, optional bias, init, time arithmetic."""
 
     weight: Tensor
     bias: Tensor | None
+    kernel_size: int
+    spline_order: int
+    padding: str
+    stride: int
+    base: float
 
-    def _init_parameters(self, shape: tuple[int, ...], bias: bool) -> None:
-        self.weight = nn.Parameter(torch.empty(shape))
-        self.bias = nn.Parameter(torch.empty(shape[0])) if bias else None
+    def _init_parameters(self, shape: tuple[int, ...], bias: bool, device, dtype) -> None:
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(shape, **factory))
+        self.bias = nn.Parameter(torch.empty(shape[0], **factory)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -34,6 +41,20 @@ class _SplineConv(nn.Module):
             fan_in = self.weight[0].numel()
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
+
+    def _coarsest(self, out_scales: int) -> tuple[int, int]:
+        """The extent ``(left, right)`` of the kernel at the coarsest of ``out_scales`` scales."""
+        return WF.kernel_extent(self.kernel_size, self.base ** (out_scales - 1), self.spline_order)
+
+    def _length(self, length: int, out_scales: int) -> int:
+        if self.padding == "same":
+            return -(-length // self.stride)
+        left, right = self._coarsest(out_scales)
+        return (length - left - right - 1) // self.stride + 1
+
+    @property
+    def time_stride(self) -> int:
+        return self.stride
 
 
 class LiftingConv1d(_SplineConv):
@@ -58,7 +79,9 @@ class LiftingConv1d(_SplineConv):
         bias: add a learned bias per output channel.
         padding: "same" or "valid".
         stride: time step of the output.
-        method: "auto", "factorized" or "direct" (see :func:`~wavelet_networks.functional.lifting_conv1d`).
+        method: how to compute it, "auto", "factorized", "direct" or "fft" (see
+            :func:`~wavelet_networks.functional.lifting_conv1d`; the values are the same).
+        device, dtype: of the parameters.
     """
 
     def __init__(
@@ -72,7 +95,10 @@ class LiftingConv1d(_SplineConv):
         bias: bool = False,
         padding: str = "same",
         stride: int = 1,
+        *,
         method: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         for value, name in (
@@ -95,33 +121,43 @@ class LiftingConv1d(_SplineConv):
         self.padding = padding
         self.stride = stride
         self.method = method
-        self._init_parameters((out_channels, in_channels, kernel_size), bias)
+        self._init_parameters((out_channels, in_channels, kernel_size), bias, device, dtype)
 
     @property
     def num_scales(self) -> int:
         return self.scales.num_scales
 
     @property
-    def base(self) -> float:
+    def base(self) -> float:  # type: ignore[override]
         return self.scales.base
+
+    def output_scales(self, num_scales: int | None) -> int:
+        if num_scales is not None:
+            raise ValueError(
+                f"a lifting layer takes a time series (batch, channels, time), got group "
+                f"features with {num_scales} scales"
+            )
+        return self.num_scales
+
+    def output_length(self, length: int, num_scales: int | None = None) -> int:
+        return self._length(length, self.num_scales)
+
+    def receptive_extent(self, num_scales: int | None = None) -> int:
+        left, right = self._coarsest(self.num_scales)
+        return left + right + 1
 
     def forward(self, x: Tensor) -> Tensor:
         return WF.lifting_conv1d(
-            x,
-            self.weight,
-            self.scales,
-            self.spline_order,
-            self.bias,
-            self.stride,
-            self.padding,
-            self.method,
-        )
+            x, self.weight, self.scales, self.bias, spline_order=self.spline_order,
+            stride=self.stride, padding=self.padding, method=self.method,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"num_scales={self.num_scales}, base={self.base:g}, spline_order={self.spline_order}, "
-            f"padding={self.padding!r}, stride={self.stride}, bias={self.bias is not None}"
+            f"bias={self.bias is not None}, padding={self.padding!r}, stride={self.stride}, "
+            f"method={self.method!r}"
         )
 
 
@@ -150,7 +186,9 @@ class GroupConv1d(_SplineConv):
         bias: add a learned bias per output channel.
         padding: "same" or "valid".
         stride: time step of the output.
-        method: "auto", "factorized" or "direct".
+        method: how to compute it, "auto", "factorized", "direct" or "fft" (the values
+            are the same).
+        device, dtype: of the parameters.
     """
 
     def __init__(
@@ -165,7 +203,10 @@ class GroupConv1d(_SplineConv):
         bias: bool = False,
         padding: str = "same",
         stride: int = 1,
+        *,
         method: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         for value, name in (
@@ -193,37 +234,52 @@ class GroupConv1d(_SplineConv):
         self.padding = padding
         self.stride = stride
         self.method = method
-        self._init_parameters((out_channels, in_channels, scale_kernel_size, kernel_size), bias)
+        shape = (out_channels, in_channels, scale_kernel_size, kernel_size)
+        self._init_parameters(shape, bias, device, dtype)
 
-    def output_scales(self, num_scales: int) -> int:
+    def output_scales(self, num_scales: int | None) -> int:
         """Number of output scales for an input with ``num_scales`` scales."""
-        if self.scale_boundary == "truncate":
-            return num_scales
-        return num_scales - self.scale_kernel_size + 1
+        if num_scales is None:
+            raise ValueError(
+                "a group convolution takes group features (batch, channels, scales, time): "
+                "lift the time series first"
+            )
+        out = num_scales if self.scale_boundary == "truncate" else num_scales - self.scale_kernel_size + 1
+        if out < 1:
+            raise ValueError(
+                f"a group convolution with scale_kernel_size={self.scale_kernel_size} needs at "
+                f"least {self.scale_kernel_size} scales, got {num_scales}: use more scales in "
+                f"the lifting layer"
+            )
+        return out
+
+    def output_length(self, length: int, num_scales: int | None = None) -> int:
+        if self.padding == "same":
+            return -(-length // self.stride)
+        return self._length(length, self.output_scales(num_scales))
+
+    def receptive_extent(self, num_scales: int | None = None) -> int:
+        left, right = self._coarsest(self.output_scales(num_scales))
+        return left + right + 1
 
     def forward(self, x: Tensor) -> Tensor:
         return WF.group_conv1d(
-            x,
-            self.weight,
-            self.base,
-            self.spline_order,
-            self.scale_boundary,
-            self.bias,
-            self.stride,
-            self.padding,
-            self.method,
-        )
+            x, self.weight, self.base, self.bias, spline_order=self.spline_order,
+            scale_boundary=self.scale_boundary, stride=self.stride, padding=self.padding,
+            method=self.method,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"scale_kernel_size={self.scale_kernel_size}, base={self.base:g}, "
             f"spline_order={self.spline_order}, scale_boundary={self.scale_boundary!r}, "
-            f"padding={self.padding!r}, stride={self.stride}, bias={self.bias is not None}"
+            f"bias={self.bias is not None}, padding={self.padding!r}, stride={self.stride}, "
+            f"method={self.method!r}"
         )
 
 
-class LiftingConvMaxPool1d(nn.Module):
+class LiftingConvMaxPool1d(Sequence):
     r"""A :class:`LiftingConv1d` followed by a :class:`~wavelet_networks.nn.TimeMaxPool`, fused.
 
     .. math:: p_c(t, s_j) = \max_{0 \le a < P}\ (f \star \psi^c)(P t + a, s_j)
@@ -231,17 +287,15 @@ class LiftingConvMaxPool1d(nn.Module):
     The same values, gradients and parameters as
     ``nn.Sequential(LiftingConv1d(...), TimeMaxPool(pool_size))`` (the two are
     its children ``conv`` and ``pool``), computed by
-    :func:`~wavelet_networks.functional.lifting_conv_max_pool1d` without
-    materialising the stride-1 lifting output: the stem of W-M11
-    (``L(9, 79, 51)`` then ``P(4)``, batch 8) runs about twice as fast as the
-    two layers and never holds their 1.3 GB intermediate (README, Performance). Where the fused path does not apply (see that
-    function), the two layers run one after the other.
+    :func:`~wavelet_networks.functional.lifting_conv_max_pool1d`, which on the
+    CPU never materialises the stride-1 lifting output (W-M11's ``L(9, 79, 51)``
+    then ``P(4)``, batch 8: 1.3 GB).
 
     Shapes: ``(batch, in_channels, time) -> (batch, out_channels, num_scales, time // pool_size)``.
 
     Args:
         in_channels, out_channels, kernel_size, num_scales, base, spline_order,
-        bias, padding: as :class:`LiftingConv1d` (stride 1).
+        bias, padding, method, device, dtype: as :class:`LiftingConv1d` (stride 1).
         pool_size: ``P``, the max-pool window and stride over time.
     """
 
@@ -256,18 +310,28 @@ class LiftingConvMaxPool1d(nn.Module):
         spline_order: int = 2,
         bias: bool = False,
         padding: str = "same",
+        *,
+        method: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.conv = LiftingConv1d(
-            in_channels, out_channels, kernel_size, num_scales, base, spline_order, bias, padding
-        )
+            in_channels, out_channels, kernel_size, num_scales, base, spline_order, bias,
+            padding, method=method, device=device, dtype=dtype,
+        )  # fmt: skip
         self.pool = TimeMaxPool(pool_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        conv = self.conv
-        if conv.stride != 1 or conv.method not in ("auto", "factorized"):
-            return self.pool(conv(x))
+        conv, pool = self.conv, self.pool
+        if (
+            conv.stride != 1
+            or conv.method not in ("auto", "factorized")
+            or pool.stride != pool.kernel_size
+            or pool.padding
+        ):
+            return pool(conv(x))
         return WF.lifting_conv_max_pool1d(
-            x, conv.weight, conv.scales, self.pool.kernel_size, conv.spline_order, conv.bias,
-            conv.padding,
+            x, conv.weight, conv.scales, pool.kernel_size, conv.bias,
+            spline_order=conv.spline_order, padding=conv.padding,
         )  # fmt: skip

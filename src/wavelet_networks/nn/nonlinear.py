@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from wavelet_networks.functional.nonlinear import (
+from wavelet_networks.functional import (
     DEFAULT_BETA,
     antialiased_activation,
     default_taps,
     lowpass_filter,
 )
+from wavelet_networks.nn.module import EquivariantModule
 
 __all__ = ["AntiAliased", "AntiAliasedReLU"]
 
 
-class AntiAliased(nn.Module):
+class AntiAliased(EquivariantModule):
     """A pointwise ``activation`` applied at ``oversample`` times the sample rate.
 
     See :func:`~wavelet_networks.functional.antialiased_activation`: upsample
@@ -37,11 +38,21 @@ class AntiAliased(nn.Module):
     ) -> None:
         super().__init__()
         taps = default_taps(oversample) if isinstance(oversample, int) and taps is None else taps
-        lowpass_filter(oversample, taps, beta)  # validates the arguments now, not at the first call
+        lowpass_filter(oversample, taps, beta)  # validates the arguments at construction, not at the first call
         self.activation = activation
         self.oversample = oversample
         self.taps = taps
         self.beta = float(beta)
+
+    def output_scales(self, num_scales: int | None) -> int | None:
+        return num_scales
+
+    def output_length(self, length: int, num_scales: int | None = None) -> int:
+        return length
+
+    def receptive_extent(self, num_scales: int | None = None) -> int:
+        # interpolation and decimation each reach (taps - 1) / 2 oversampled samples
+        return 2 * ((self.taps - 1) // self.oversample) + 1
 
     def forward(self, x: Tensor) -> Tensor:
         return antialiased_activation(x, self.activation, self.oversample, self.taps, self.beta)

@@ -9,12 +9,13 @@ from torch import Tensor, nn
 
 from wavelet_networks import functional as WF
 from wavelet_networks._validation import check_group
+from wavelet_networks.nn.module import Pointwise
 from wavelet_networks.nn.pooling import TimeMaxPool
 
 __all__ = ["ChannelDropout", "GroupBatchNorm", "batch_norm_args", "run_fused"]
 
 
-class GroupBatchNorm(nn.BatchNorm2d):
+class GroupBatchNorm(nn.BatchNorm2d, Pointwise):
     """Batch norm with one statistic per channel, shared over scales and time.
 
     A per-scale statistic would rescale every scale differently and break the
@@ -27,7 +28,7 @@ class GroupBatchNorm(nn.BatchNorm2d):
         return super().forward(x)
 
 
-class ChannelDropout(nn.Module):
+class ChannelDropout(Pointwise):
     """Drop whole channels (all scales and times at once) with probability ``p``.
 
     The mask is constant over the group, so every sample stays equivariant.

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from wavelet_networks import functional as WF
 from wavelet_networks.nn.conv import LiftingConv1d, LiftingConvMaxPool1d
+from wavelet_networks.nn.module import Sequence
 from wavelet_networks.nn.norm import GroupBatchNorm, batch_norm_args
 from wavelet_networks.nn.pooling import TimeMaxPool
 
 __all__ = ["LiftingStem"]
 
 
-class LiftingStem(nn.Sequential):
+class LiftingStem(nn.Sequential, Sequence):
     r"""``L(S, K, C)``, ``P(P1)``, batch norm, ReLU, (dropout), ``P(P2)``, fused where it can be.
 
     The stem of W-M3 .. W-M34-res (``L(9, 79, C)``, ``P(4)``, BN, ReLU,
@@ -31,10 +33,11 @@ class LiftingStem(nn.Sequential):
 
     Args:
         in_channels, out_channels, kernel_size, num_scales, base, spline_order,
-        padding: as :class:`LiftingConv1d` (stride 1, no bias).
+        padding, method: as :class:`LiftingConv1d` (stride 1, no bias).
         pool_sizes: ``(P1, P2)``, the max pools before and after the batch norm.
         eps, momentum: as :class:`GroupBatchNorm`.
         dropout: elementwise dropout after the ReLU (0: none).
+        device, dtype: of the parameters and buffers.
     """
 
     def __init__(
@@ -50,6 +53,10 @@ class LiftingStem(nn.Sequential):
         eps: float = 1e-5,
         momentum: float | None = 0.1,
         dropout: float = 0.0,
+        *,
+        method: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         if len(pool_sizes) != 2:
             raise ValueError(f"pool_sizes must be two pool sizes (P1, P2), got {pool_sizes!r}")
@@ -58,9 +65,10 @@ class LiftingStem(nn.Sequential):
         layers: list[nn.Module] = [
             LiftingConvMaxPool1d(
                 in_channels, out_channels, kernel_size, num_scales, pool_sizes[0], base,
-                spline_order, bias=False, padding=padding,
+                spline_order, bias=False, padding=padding, method=method, device=device,
+                dtype=dtype,
             ),
-            GroupBatchNorm(out_channels, eps=eps, momentum=momentum),
+            GroupBatchNorm(out_channels, eps=eps, momentum=momentum, device=device, dtype=dtype),
             nn.ReLU(inplace=True),
         ]  # fmt: skip
         if dropout > 0:
@@ -78,6 +86,8 @@ class LiftingStem(nn.Sequential):
         return (
             type(relu) is nn.ReLU
             and isinstance(pool, TimeMaxPool)
+            and lift.pool.stride == lift.pool.kernel_size
+            and lift.pool.padding == 0
             and pool.stride == pool.kernel_size
             and pool.padding == 0
             and conv.stride == 1
@@ -94,17 +104,7 @@ class LiftingStem(nn.Sequential):
         mean, var, use_batch, momentum = batch_norm_args(bn)
         conv = lift.conv
         return WF.lifting_stem(
-            x,
-            conv.weight,
-            conv.scales,
-            (lift.pool.kernel_size, pool.kernel_size),
-            mean,
-            var,
-            bn.weight,
-            bn.bias,
-            use_batch,
-            momentum,
-            bn.eps,
-            conv.spline_order,
-            conv.padding,
-        )
+            x, conv.weight, conv.scales, (lift.pool.kernel_size, pool.kernel_size), mean, var,
+            bn.weight, bn.bias, use_batch, momentum, bn.eps, spline_order=conv.spline_order,
+            padding=conv.padding,
+        )  # fmt: skip

@@ -127,7 +127,7 @@ def _same_settings(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]
     for key, value in expected.items():
         got = _lookup(saved, key)
         if got is _MISSING:
-            continue  # e.g. an option added to the engine after the run was made
+            continue  # e.g. an option the engine has and the run's record lacks
         if got != value and not (isinstance(got, (int, float)) and isinstance(value, (int, float))
                                  and float(got) == float(value)):
             diffs.append(f"{key}: run has {got!r}, asked {value!r}")

@@ -169,7 +169,7 @@ def run_compare(
     if not seeds:
         raise ValueError("no seed given")
     t0 = time.perf_counter()
-    machine = machine_info()  # before training: the thread count the runs were given
+    machine = machine_info()  # before training: the thread count the runs are given
     rows: dict[str, list[dict[str, Any]]] = {wavelet_model: [], baseline: []}
     if minirocket:
         rows["minirocket"] = []
