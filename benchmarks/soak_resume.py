@@ -4,15 +4,16 @@ One uninterrupted reference fit, then ``--fits`` fits of the same command (the
 default model and config on a small ACSF1 subset), each killed with SIGKILL at
 1 to ``--max-kills`` random moments and then run once more to the end. A kill
 lands, with probability ``--startup-share``, at a uniform time during start-up
-(before the run directory is written; the reference's start-up time), else at
-a uniform time after the process has written its ``config.yaml``, over the
-reference's time from that point to its ``results.json`` (training and
-testing); every fit is killed at least once before its result exists (a fit
-whose kills all missed is started again from scratch). After every kill the run
-directory is inspected: every checkpoint, ``results.json``, ``config.yaml`` and
-``metrics.csv`` present must read whole, and the folder is classified (a
-result, a resumable ``last.ckpt``, or a run stopped before its first
-checkpoint, which the same command starts again). Each finished fit must equal
+(before the process writes its ``config.yaml``; the reference's start-up
+time), else at a uniform time after that, over the reference's time from that
+point to its ``results.json`` (training and testing); every fit is killed at
+least once before its result exists (a fit whose kills all missed is started
+again from scratch). After every kill the run directory is inspected: every
+checkpoint, ``results.json``, ``config.yaml`` and ``metrics.csv`` present must
+read whole, and the folder is classified: no run directory (at most the
+staging folder ``.seed-0.incoming`` a new run starts in), a result, a
+resumable ``last.ckpt`` (its step recorded), or a run directory with neither,
+which must never occur. Each finished fit must equal
 the reference exactly: test metrics, best epoch and validation loss, every
 weight of ``best.ckpt`` and ``last.ckpt``, and the per-epoch validation loss in
 its logs; and nothing may be left behind (temporary files, the lock, an
@@ -76,11 +77,13 @@ def inspect(rd: Path) -> dict[str, Any]:
 
     report: dict[str, Any] = {"broken": []}
     if not rd.exists():
-        report["state"] = "no run directory yet"
+        staged = staging_of(rd).exists()
+        report["state"] = "no run directory yet" + (" (staging folder only)" if staged else "")
         return report
+    steps: dict[str, int] = {}
     for ckpt in rd.rglob("*.ckpt"):
         try:
-            load_checkpoint_file(ckpt)
+            steps[ckpt.name] = int(load_checkpoint_file(ckpt).get("global_step", -1))
         except Exception as exc:  # a half-written checkpoint
             report["broken"].append(f"{ckpt.name}: {exc}")
     results = rd / "results.json"
@@ -102,13 +105,22 @@ def inspect(rd: Path) -> dict[str, Any]:
     report["temp_files"] = sorted(p.name for p in rd.rglob(".*.tmp*"))
     if results.is_file():
         report["state"] = "finished"
-    elif (rd / "checkpoints" / "last.ckpt").is_file():
+    elif "last.ckpt" in steps:
         report["state"] = "resumable (last.ckpt)"
+        report["last_ckpt_step"] = steps["last.ckpt"]
     else:
-        report["state"] = "not started (no checkpoint yet)"
+        report["state"] = NEITHER
         report["files"] = sorted(p.relative_to(rd).as_posix() for p in rd.rglob("*")
                                  if p.is_file())
     return report
+
+
+#: The state of a run directory that the CLI must never leave.
+NEITHER = "run directory without result or checkpoint"
+
+
+def staging_of(rd: Path) -> Path:
+    return rd.parent / f".{rd.name}.incoming"
 
 
 def _reject(constant: str):
@@ -142,10 +154,17 @@ def final_check(rd: Path, ref: Path) -> dict[str, Any]:
 
 
 def config_inode(rd: Path) -> int | None:
-    try:
-        return (rd / "config.yaml").stat().st_ino
-    except FileNotFoundError:
-        return None
+    """The inode of the newest ``config.yaml``: the staging folder's, else the run directory's.
+
+    A new run writes it in its staging folder, which keeps the inode when it is
+    renamed to the run directory; a resumed run rewrites it in the run directory.
+    """
+    for folder in (staging_of(rd), rd):
+        try:
+            return (folder / "config.yaml").stat().st_ino
+        except FileNotFoundError:
+            continue
+    return None
 
 
 def wait_for_start(child: subprocess.Popen, rd: Path, before: int | None) -> float:
@@ -270,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         "fits": len(fits),
         "kills": len(all_kills),
         "kills_by_state": states,
+        "run_dirs_without_result_or_checkpoint": states.get(NEITHER, 0),
+        "kills_leaving_a_step_0_checkpoint": sum(k.get("last_ckpt_step") == 0
+                                                 for k in all_kills),
         "fits_identical_to_reference": sum(all(f["checks"].values()) for f in fits),
         "broken_files_after_kills": sum(len(k.get("broken", [])) for k in all_kills),
         "temp_files_after_kills": sum(len(k.get("temp_files", [])) for k in all_kills),
@@ -299,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-> {args.out}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if summary["fits_identical_to_reference"] == len(fits) and not summary[
-        "broken_files_after_kills"] else 1
+    ok = (summary["fits_identical_to_reference"] == len(fits)
+          and not summary["broken_files_after_kills"]
+          and not summary["run_dirs_without_result_or_checkpoint"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def load_checkpoint_file(path: str | Path, what: str = "checkpoint") -> Any:
     Raises:
         FileNotFoundError: ``path`` is not a file.
         UnsafeCheckpointError: the file's pickle names a function or class
-            outside tensors and plain data (nothing of it was called).
+            outside tensors and plain data (none of it is called).
         ValueError: the file is not a PyTorch file at all (truncated, text, ...).
     """
     import torch

@@ -16,13 +16,19 @@ class KillAt(L.Callback):
     ``where="batch"``: after training batch ``batch`` of epoch ``epoch`` (mid-epoch);
     ``where="epoch_end"``: at the end of epoch ``epoch``, after validation but
     before Lightning writes the epoch's ``last.ckpt`` (it writes it at the end of
-    the training epoch), steps the LR scheduler and logs the epoch's training metrics.
+    the training epoch), steps the LR scheduler and logs the epoch's training metrics;
+    ``where="fit_start"``: at ``on_fit_start``, after the data's setup and before
+    the validation sanity check and the first training batch.
     """
 
     def __init__(self, epoch: int = 1, batch: int = 0, where: str = "batch",
                  signal_name: str = "SIGKILL") -> None:
         self.epoch, self.batch, self.where = epoch, batch, where
         self.signum = getattr(signal, signal_name)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.where == "fit_start":
+            os.kill(os.getpid(), self.signum)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.where == "batch" and (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):

@@ -203,7 +203,9 @@ def test_a_diverging_loss_stops_training_with_epoch_and_step(tmp_path, capsys) -
     assert main(fit_args(tmp_path, "--model.lr", "1e30", "--model.optimizer", "sgd")) == 2
     line = error_line(capsys.readouterr().err, "the training loss is", "at epoch 0, step ")
     assert "nan" in line or "inf" in line
+    # It trained nothing worth resuming: no run directory or staging folder is left.
     assert not list(tmp_path.rglob("results.json"))
+    assert not list(tmp_path.rglob(".wavelet-networks-run"))
 
 
 def test_results_json_is_strict_json(tmp_path: Path) -> None:

@@ -62,6 +62,54 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, tmp_path) ->
     _assert_same_run(reference, run_dir, before, after)
 
 
+def _run_dirs(root: Path) -> list[Path]:
+    """The run directories under ``root`` (marked folders; hidden staging folders aside)."""
+    from wavelet_networks.training.run import MARKER_FILE
+
+    return sorted(m.parent for m in root.rglob(MARKER_FILE) if not m.parent.name.startswith("."))
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_exactly(reference, tmp_path) -> None:
+    """No run directory without a result or a checkpoint, from the first moment on.
+
+    Killed before training starts, a run leaves only its staging folder, which the
+    same command clears; killed in its first epoch, it leaves a run directory with
+    a step-0 ``last.ckpt`` from which the same command trains the reference run.
+    """
+    import torch
+
+    from wavelet_networks.training.run import incoming_dir_for, is_run_dir
+
+    root, rd = tmp_path / "runs", run_dir_of(tmp_path / "runs")
+    staging = incoming_dir_for(rd)
+    first, second = tmp_path / "first.trace", tmp_path / "second.trace"
+    early = run_cli(*fit_args(root, *kill_args(epoch=0, where="fit_start")), cwd=tmp_path)
+    assert early.returncode == -9, early.stderr[-3000:]
+    assert _run_dirs(root) == [] and is_run_dir(staging)
+
+    stopped = run_cli(*fit_args(root, *trace_args(first), *kill_args(epoch=0, batch=1)),
+                      cwd=tmp_path)
+    assert stopped.returncode == -9, stopped.stderr[-3000:]
+    assert "resuming from" not in stopped.stdout
+    assert _run_dirs(root) == [rd] and not staging.exists()
+    assert (rd / "config.yaml").is_file() and not (rd / "results.json").exists()
+    ckpt = torch.load(rd / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (0, 0)
+    before = first.read_text().splitlines()
+    assert len(before) == 2 and before == reference["trace"][:2]
+
+    resumed = run_cli(*fit_args(root, *trace_args(second)), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {rd / 'checkpoints' / 'last.ckpt'}" in resumed.stdout
+    assert second.read_text().splitlines() == reference["trace"]
+    got, want = results(rd), results(reference["run_dir"])
+    assert got["metrics"] == want["metrics"]
+    assert (got["best_epoch"], got["best_val_loss"]) == (want["best_epoch"], want["best_val_loss"])
+    for name in ("best.ckpt", "last.ckpt"):
+        assert same_weights(rd / "checkpoints" / name, reference["run_dir"] / "checkpoints" / name)
+    assert _run_dirs(root) == [rd] and not staging.exists()
+
+
 def test_sigterm_saves_a_checkpoint_exits_143_and_resumes_exactly(reference, tmp_path) -> None:
     # Mid-epoch: the checkpoint is written at the batch boundary after the signal,
     # and the resumed run skips the batches of that epoch already trained on.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import time
 from contextlib import ExitStack
@@ -45,6 +46,9 @@ run (results.json present) is only trained again with --overwrite true; that
 and --resume never train beside the old run and replace it once the new one has
 finished. fit only ever clears or replaces folders it made (marked by a
 .wavelet-networks-run file), and one fit at a time trains in a run directory.
+A new run starts in .<name>.incoming beside its run directory and is moved into
+place with a step-0 last.ckpt before its first batch: a run directory always
+holds results.json or a checkpoint to resume from.
 """
 
 FIT_EPILOG = """\
@@ -152,14 +156,15 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 def _cli_class():
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     from wavelet_networks.training import WaveformClassifier
     from wavelet_networks.training.resume import (
         AtomicCheckpointIO,
         FiniteLossGuard,
+        PublishRunDir,
         ResumeState,
         RunCSVLogger,
+        RunTensorBoardLogger,
         SignalGuard,
         StopOnSignal,
     )
@@ -265,23 +270,39 @@ def _cli_class():
                     "seed": self.seed,
                 }
             )
+            # PublishRunDir right before ResumeState: the random state its step-0
+            # checkpoint holds is the one ResumeState restores at the same point.
+            publish = [PublishRunDir(self.work_dir, self.run_dir, self._published)
+                       ] if self.stages_run else []
             self.trainer_defaults["callbacks"] = [
                 self.checkpoint_callback, run_info, LearningRateMonitor(logging_interval="epoch"),
-                ResumeState(), FiniteLossGuard(), StopOnSignal(self.signal_guard, self.last_ckpt),
-                _make_split_check_callback()(),
+                *publish, ResumeState(), FiniteLossGuard(),
+                StopOnSignal(self.signal_guard, self.last_ckpt), _make_split_check_callback()(),
             ]
+
+        def _published(self, run_dir: Path) -> None:
+            """The staged run is in place: it trains in the run directory from here on."""
+            self.work_dir = run_dir
+            self.last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+            self.published = True
 
         def _decide_resume(self) -> None:
             """Where this run trains (:attr:`work_dir`) and from which checkpoint, if any.
 
             Decides only; :func:`_prepare_run_dir` acts on rank 0. A folder without
             the marker is never cleared, replaced or trained into unless it is empty.
+            A run that starts afresh is staged (:attr:`stages_run`): it starts in
+            ``.<name>.incoming`` and :class:`PublishRunDir` moves it into place
+            with its step-0 checkpoint.
             """
             cfg = self.config
             rd = self.run_dir
             self.work_dir: Path = rd
             self.clear_work_dir = False
+            self.clear_run_dir = False
             self.replaces_run = False
+            self.stages_run = False
+            self.published = False
             self.resume_ckpt: str | None = None
             if rd.exists() and not rd.is_dir():
                 raise CLIError(f"run directory {str(rd)!r} is a file; choose another --run_root "
@@ -309,7 +330,7 @@ def _cli_class():
                                    "of `wavelet-networks fit`; move it away")
                 last = incoming / "checkpoints" / "last.ckpt"
                 if cfg.resume == "auto" and last.is_file() and not self._config_diff(incoming):
-                    self.resume_ckpt = str(last)  # a replacement that was interrupted
+                    self.resume_ckpt = str(last)  # an interrupted replacement
                 else:
                     self.clear_work_dir = incoming.exists()
                 return
@@ -325,8 +346,16 @@ def _cli_class():
                             "or choose another --run_root or --run_dir"
                         )
                     self.resume_ckpt = str(last)
-                else:  # nothing to resume: a run stopped before its first checkpoint restarts
-                    self.clear_work_dir = ours
+                elif self.fast_dev_run:
+                    pass  # a temporary folder, removed at the end
+                else:  # nothing to resume: the run starts afresh, staged
+                    incoming = incoming_dir_for(rd)
+                    if incoming.exists() and not is_run_dir(incoming) and any(incoming.iterdir()):
+                        raise CLIError(f"{str(incoming)!r} is in the way and is not a run "
+                                       "directory of `wavelet-networks fit`; move it away")
+                    self.work_dir, self.stages_run = incoming, True
+                    self.clear_work_dir = incoming.exists()
+                    self.clear_run_dir = ours  # a run directory without a checkpoint
                 return
             path = Path(cfg.resume).expanduser()
             if not path.is_file():
@@ -357,8 +386,8 @@ def _cli_class():
             if trainer_cfg.get("logger") in (None, True):
                 kwargs["logger"] = [
                     RunCSVLogger(self.work_dir, name="logs", version=""),
-                    TensorBoardLogger(self.work_dir, name="tb", version="",
-                                      default_hp_metric=False),
+                    RunTensorBoardLogger(self.work_dir, name="tb", version="",
+                                         default_hp_metric=False),
                 ]
             plugins = trainer_cfg.get("plugins")
             if plugins is None:
@@ -378,17 +407,20 @@ def _prepare_run_dir(cli) -> list[Path]:
     """Rank 0: set up the folder the run trains in (marker, config.yaml, logs to continue).
 
     Clears it first only when :meth:`_decide_resume` said so (it is then a run
-    directory or an incoming replacement of one). Returns the folders this call
-    created (deepest first), for clean-up on failure.
+    directory or the staging folder of one), and removes a run directory that
+    holds neither a result nor a checkpoint when the run is staged. Returns the
+    folders this call created (deepest first), for clean-up on failure.
     """
     from wavelet_networks.training.resume import trim_metric_logs
-    from wavelet_networks.training.run import write_marker, write_text_atomic
+    from wavelet_networks.training.run import remove_run_folder, write_marker, write_text_atomic
 
     wd: Path = cli.work_dir
     if not _rank_zero():
         return []
     if cli.clear_work_dir and wd.exists():
-        shutil.rmtree(wd)
+        remove_run_folder(wd)
+    if cli.clear_run_dir:
+        remove_run_folder(cli.run_dir)
     created = [p for p in (wd, *wd.parents) if not p.exists()]
     wd.mkdir(parents=True, exist_ok=True)
     write_marker(wd)
@@ -404,23 +436,55 @@ def _logging_step(ckpt_path: str) -> int:
     """The first logging step ``ckpt_path`` does not cover: its optimiser step count.
 
     Rows logged at a step below it (epoch-end rows carry the epoch's last step)
-    were logged before the checkpoint was written; the resumed run logs the others.
+    precede the checkpoint; the resumed run logs the others.
     """
     from wavelet_networks._checkpoint import load_checkpoint_file
 
     return int(load_checkpoint_file(ckpt_path).get("global_step", 0))
 
 
-def _remove_failed_run(created: list[Path]) -> None:
-    """Remove the folders a failed run created, unless it left a checkpoint to resume from."""
-    if not created or any(created[0].rglob("*.ckpt")):
+def _remove_failed_run(cli, created: list[Path]) -> None:
+    """Remove the folders a failed run created, unless it left a checkpoint to resume from.
+
+    A staged run (see :class:`~wavelet_networks.training.resume.PublishRunDir`)
+    whose only checkpoint is the step-0 one trained nothing worth resuming: its
+    run directory is renamed back to the staging folder (so that no run
+    directory is ever without a checkpoint) and removed.
+    """
+    from wavelet_networks.training.run import incoming_dir_for, remove_run_folder
+
+    if not _rank_zero():
         return
-    shutil.rmtree(created[0], ignore_errors=True)
+    if cli.published:
+        if not _holds_only_the_initial_checkpoint(cli.run_dir):
+            return
+        staging = incoming_dir_for(cli.run_dir)
+        os.rename(cli.run_dir, staging)
+        remove_run_folder(staging)
+    elif not created or any(created[0].rglob("*.ckpt")):
+        return
+    else:
+        shutil.rmtree(created[0], ignore_errors=True)
     for folder in created[1:]:
         try:
             folder.rmdir()  # only if empty
         except OSError:
             break
+
+
+def _holds_only_the_initial_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` has no result and no checkpoint but a step-0 ``last.ckpt``."""
+    from wavelet_networks._checkpoint import load_checkpoint_file
+    from wavelet_networks.training.run import RESULTS_FILE
+
+    ckpts = list(run_dir.rglob("*.ckpt"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if (run_dir / RESULTS_FILE).exists() or ckpts != [last]:
+        return False
+    try:
+        return int(load_checkpoint_file(last).get("global_step", -1)) == 0
+    except Exception:  # an unreadable checkpoint is not one to remove unasked
+        return False
 
 
 def check_splits(dm) -> None:
@@ -501,7 +565,6 @@ def _train_and_test(cli) -> dict[str, Any]:
 
     trainer, model, dm = cli.trainer, cli.model, cli.datamodule
     rd: Path = cli.run_dir
-    wd: Path = cli.work_dir
     created = _prepare_run_dir(cli)
     if cli.resume_ckpt:
         print(f"resuming from {cli.resume_ckpt}")
@@ -517,7 +580,7 @@ def _train_and_test(cli) -> dict[str, Any]:
                                 weights_only=True)
         test_s = time.perf_counter() - t1
     except BaseException:
-        _remove_failed_run(created)
+        _remove_failed_run(cli, created)
         if cli.fast_dev_run:
             shutil.rmtree(rd, ignore_errors=True)
         raise
@@ -570,10 +633,11 @@ def _train_and_test(cli) -> dict[str, Any]:
         summary = (f"{results['model']} on {results['dataset']}: {label} {metrics[key]:.4f} "
                    f"({results['params']:,} params, {results['times_s']['total']:.0f} s) "
                    f"-> {rd / RESULTS_FILE}")
+        wd: Path = cli.work_dir  # the run directory, or the staging folder of a replacement
         plot_learning_curve(wd / "logs", wd / "learning_curve.png",
                             title=f"{results['model']} on {results['dataset']}")
         write_json_atomic(wd / RESULTS_FILE, results)
-        if cli.replaces_run:
+        if wd != rd:
             replace_run_dir(rd, wd)
         print(summary)
     return results

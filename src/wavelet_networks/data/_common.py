@@ -125,8 +125,8 @@ class ResumableRandomSampler(RandomSampler):
     permutation it records the generator's state (:attr:`epoch_state`); a sampler
     given that state back with :meth:`resume` draws the same permutation again and
     skips its first ``skip`` indices, so that a run restored from a mid-epoch or
-    end-of-epoch checkpoint sees the same examples in the same order as one that
-    was never stopped.
+    end-of-epoch checkpoint sees the same examples in the same order as an
+    uninterrupted one.
 
     With ``draws=True`` it yields :class:`Draw` items (index, ``seed``, epoch)
     instead of plain indices; Lightning sets the epoch (:meth:`set_epoch`).

@@ -16,6 +16,10 @@ counters that Lightning saves in every checkpoint:
   with :func:`wavelet_networks._checkpoint.load_checkpoint_file`;
   :class:`RunCSVLogger` rewrites ``metrics.csv`` the same way.
 
+A new run directory appears whole: :class:`PublishRunDir` writes the step-0
+``last.ckpt`` into the staging folder a fresh run starts in and renames that
+folder to the run directory before the first training batch.
+
 Signals: :class:`SignalGuard` turns SIGINT and SIGTERM into a request that
 :class:`StopOnSignal` honours at the next batch boundary by saving
 ``last.ckpt`` and raising :class:`RunInterrupted` (exit code 130 or 143).
@@ -36,7 +40,8 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
@@ -46,9 +51,11 @@ __all__ = [
     "AtomicCheckpointIO",
     "FiniteLossGuard",
     "NonFiniteLossError",
+    "PublishRunDir",
     "ResumeState",
     "RunCSVLogger",
     "RunInterrupted",
+    "RunTensorBoardLogger",
     "SignalGuard",
     "StopOnSignal",
     "trim_metric_logs",
@@ -125,8 +132,8 @@ class ResumeState(L.Callback):
             logger.save()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        # The previous epoch's training metrics are logged after its checkpoint was
-        # written; flushing here puts them on disk before the next one is.
+        # The last epoch's training metrics are logged after its checkpoint is
+        # saved; flushing here puts them on disk before the next one is.
         for logger in trainer.loggers:
             logger.save()
 
@@ -197,7 +204,10 @@ class _AtomicExperimentWriter(ExperimentWriter):
 
 
 class RunCSVLogger(CSVLogger):
-    """:class:`~lightning.pytorch.loggers.CSVLogger` whose ``metrics.csv`` is never half-written."""
+    """:class:`~lightning.pytorch.loggers.CSVLogger` whose ``metrics.csv`` is never half-written.
+
+    :meth:`relocate` follows its folder when the run directory is renamed.
+    """
 
     @property
     @rank_zero_experiment
@@ -206,6 +216,38 @@ class RunCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AtomicExperimentWriter(log_dir=self.log_dir)
         return self._experiment
+
+    def release_files(self) -> None:
+        """Write what is buffered; the CSV writer holds no file open between saves."""
+        self.save()
+
+    def relocate(self, save_dir: str | Path) -> None:
+        """Log to ``save_dir`` from here on (the folder holding ``logs/`` was renamed to it)."""
+        self._save_dir = self._root_dir = os.fspath(save_dir)
+        if self._experiment is not None:
+            self._experiment.log_dir = self.log_dir
+            self._experiment.metrics_file_path = os.path.join(
+                self.log_dir, ExperimentWriter.NAME_METRICS_FILE)
+
+
+class RunTensorBoardLogger(TensorBoardLogger):
+    """:class:`~lightning.pytorch.loggers.TensorBoardLogger` that can follow a renamed run directory.
+
+    TensorBoard's writer appends to its event file by path, so :meth:`release_files`
+    closes it before the rename; the next value logged opens a new event file
+    in the new place (TensorBoard reads every event file of a folder).
+    """
+
+    def release_files(self) -> None:
+        if self._experiment is not None:
+            self._experiment.flush()
+            self._experiment.close()
+            self._experiment = None
+
+    def relocate(self, save_dir: str | Path) -> None:
+        """Log to ``save_dir`` from here on (the folder holding ``tb/`` was renamed to it)."""
+        self.release_files()
+        self._root_dir = os.fspath(save_dir)
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
@@ -231,11 +273,11 @@ def trim_metric_logs(log_dir: str | Path, before_step: int) -> Path | None:
 
     Reads ``metrics-part*.csv`` (earlier resumed parts) and ``metrics.csv``, keeps
     each distinct complete row whose ``step`` is below ``before_step`` (the
-    checkpoint's logging step: later rows were logged by a process that was
-    stopped before its next checkpoint, and the resumed run logs them again),
+    checkpoint's logging step: later rows come from a process stopped before
+    its next checkpoint, and the resumed run logs them again),
     writes them to ``metrics-part000.csv`` and removes the other files, so that
     the resumed run's ``metrics.csv`` starts where the kept history ends.
-    Returns the history file, or ``None`` when there was nothing to keep.
+    Returns the history file, or ``None`` when there is nothing to keep.
     """
     from wavelet_networks.training.run import write_text_atomic
 
@@ -274,11 +316,72 @@ def trim_metric_logs(log_dir: str | Path, before_step: int) -> Path | None:
     return history if kept else None
 
 
+# ----------------------------------------------------------------------------- run directory
+class PublishRunDir(L.Callback):
+    """Makes a fresh run's directory appear with a checkpoint to resume from already in it.
+
+    The run starts in ``staging`` (holding the marker and ``config.yaml``). At
+    ``on_train_start``, after setup and the validation sanity check and just
+    before the first training batch, it writes ``checkpoints/last.ckpt`` there:
+    step 0, with the weights, optimiser, LR schedule, loop counters and (through
+    :class:`ResumeState`, which must come right after this callback) the random
+    state that the first batch will see. It then renames ``staging`` to
+    ``run_dir`` (:func:`~wavelet_networks.training.run.publish_run_dir`) and
+    points the run's loggers, checkpoint callbacks and ``on_published`` at
+    ``run_dir``. A process killed before the rename leaves only the staging
+    folder (the next fit clears it); one killed after it leaves a run
+    directory whose ``last.ckpt`` resumes to the uninterrupted run's result.
+    """
+
+    def __init__(self, staging: str | Path, run_dir: str | Path, on_published=None) -> None:
+        self.staging, self.run_dir = Path(staging), Path(run_dir)
+        self.on_published = on_published
+        self.published = False
+        self._staging_real = self.staging
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from wavelet_networks.training.run import publish_run_dir
+
+        if self.published:
+            return
+        self._staging_real = Path(os.path.realpath(self.staging))
+        # The checkpoint callbacks' folders first: the checkpoint records them, and a
+        # run resumed from it finds its checkpoints in the run directory.
+        for callback in trainer.callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+                callback.dirpath = os.fspath(self._moved(Path(callback.dirpath)))
+            if isinstance(callback, StopOnSignal):
+                callback.last_ckpt = self._moved(callback.last_ckpt)
+        trainer.save_checkpoint(self.staging / "checkpoints" / "last.ckpt", weights_only=False)
+        relocatable = [lg for lg in trainer.loggers if callable(getattr(lg, "relocate", None))]
+        if trainer.is_global_zero:
+            for logger in relocatable:
+                logger.release_files()
+            publish_run_dir(self.staging, self.run_dir)
+        trainer.strategy.barrier("publish_run_dir")
+        self.published = True
+        for logger in relocatable:
+            logger.relocate(self._moved(Path(logger.save_dir)))
+        if self.on_published is not None:
+            self.on_published(self.run_dir)
+
+    def _moved(self, path: Path) -> Path:
+        """``path`` inside ``staging`` as the same path inside ``run_dir`` (others unchanged)."""
+        places = ((self.staging, self.run_dir),
+                  (self._staging_real, Path(os.path.realpath(self.run_dir))))
+        for staging, run_dir in places:
+            try:
+                return run_dir / Path(path).relative_to(staging)
+            except ValueError:
+                continue
+        return Path(path)
+
+
 # ----------------------------------------------------------------------------- signals
 class RunInterrupted(Exception):
     """A fit stopped by SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number.
 
-    ``complete``: the message already says where the run stopped and what was kept.
+    ``complete``: the message already says where the run stopped and what it keeps.
     """
 
     def __init__(self, signum: int, message: str, complete: bool = False) -> None:

@@ -3,21 +3,27 @@
 A run directory (``<run_root>/<dataset>/<model>/fold-<fold>/seed-<seed>/``) holds::
 
     config.yaml           the full resolved configuration (written at start)
-    checkpoints/last.ckpt checkpoint after the latest epoch (for resuming)
+    checkpoints/last.ckpt the latest checkpoint, for resuming (step 0, then each
+                          epoch's end, or where a signal stopped the run)
     checkpoints/best.ckpt checkpoint with the lowest validation loss
     logs/metrics.csv      per-epoch metrics (CSV logger)
     tb/                   TensorBoard event files
     learning_curve.png    loss and accuracy per epoch (written at the end)
     results.json          metrics, parameter count, times, config (written last,
                           atomically, only when training *and* testing succeeded)
-    .wavelet-networks-run marker: the folder was made by ``wavelet-networks fit``
+    .wavelet-networks-run marker: ``wavelet-networks fit`` made the folder
 
 ``results.json`` is the only file that marks a finished run. The marker is what
 allows the CLI to delete or replace the folder: a folder without it is never
 removed. While a fit runs, ``<parent>/.<name>.lock`` (see :class:`RunDirLock`)
-keeps a second fit out of the same run directory. A run that replaces another
-(``--overwrite true``, ``--resume never``) trains in ``<parent>/.<name>.incoming``
-and takes the run directory's place only once it has finished
+keeps a second fit out of the same run directory.
+
+A run directory appears whole: a new run starts in ``<parent>/.<name>.incoming``
+(marker, ``config.yaml``) and is renamed to its place (:func:`publish_run_dir`)
+once that folder also holds ``checkpoints/last.ckpt`` at step 0, so every run
+directory holds a result or a checkpoint to resume from. A run that replaces
+another (``--overwrite true``, ``--resume never``) trains in the same staging
+folder and takes the run directory's place only once it has finished
 (:func:`replace_run_dir`), so a failed or killed replacement leaves the old run.
 
 Every file the CLI writes here is written whole or not at all (a temporary file
@@ -43,7 +49,9 @@ __all__ = [
     "incoming_dir_for",
     "is_run_dir",
     "plot_learning_curve",
+    "publish_run_dir",
     "read_epoch_metrics",
+    "remove_run_folder",
     "replace_run_dir",
     "run_dir_for",
     "write_json_atomic",
@@ -132,6 +140,57 @@ def incoming_dir_for(run_dir: str | Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.incoming"
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish_run_dir(staging: str | Path, run_dir: str | Path) -> None:
+    """Rename the staged run ``staging`` to ``run_dir`` in one step.
+
+    ``run_dir`` must not exist or be an empty folder (which the rename replaces).
+    Raises ``FileExistsError`` naming both folders otherwise.
+    """
+    staging, run_dir = Path(staging), Path(run_dir)
+    try:
+        os.rename(staging, run_dir)
+    except OSError as exc:
+        raise FileExistsError(
+            f"cannot move the new run {str(staging)!r} to {str(run_dir)!r} ({exc.strerror}); "
+            "the run directory must not exist or be an empty folder"
+        ) from None
+    _fsync_dir(run_dir.parent)
+
+
+def remove_run_folder(folder: str | Path) -> None:
+    """Delete a folder the CLI made, its marker last.
+
+    A process killed while deleting leaves the marker in place, so the next fit
+    still recognises the remains as its own and may clear them.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    for child in folder.iterdir():
+        if child.name == MARKER_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    (folder / MARKER_FILE).unlink(missing_ok=True)
+    folder.rmdir()
+
+
 def replace_run_dir(run_dir: str | Path, incoming: str | Path) -> None:
     """Put the finished run ``incoming`` in the place of ``run_dir``, then delete the old one.
 
@@ -144,8 +203,9 @@ def replace_run_dir(run_dir: str | Path, incoming: str | Path) -> None:
     if run_dir.exists():
         os.rename(run_dir, old)
     os.rename(incoming, run_dir)
+    _fsync_dir(run_dir.parent)
     if old.exists() and is_run_dir(old):
-        shutil.rmtree(old)
+        remove_run_folder(old)
 
 
 class RunDirBusy(ValueError):
