@@ -222,7 +222,7 @@ class RunCSVLogger(CSVLogger):
         self.save()
 
     def relocate(self, save_dir: str | Path) -> None:
-        """Log to ``save_dir`` from here on (the folder holding ``logs/`` was renamed to it)."""
+        """Log to ``save_dir``, the new name of the folder holding ``logs/``."""
         self._save_dir = self._root_dir = os.fspath(save_dir)
         if self._experiment is not None:
             self._experiment.log_dir = self.log_dir
@@ -245,7 +245,7 @@ class RunTensorBoardLogger(TensorBoardLogger):
             self._experiment = None
 
     def relocate(self, save_dir: str | Path) -> None:
-        """Log to ``save_dir`` from here on (the folder holding ``tb/`` was renamed to it)."""
+        """Log to ``save_dir``, the new name of the folder holding ``tb/``."""
         self.release_files()
         self._root_dir = os.fspath(save_dir)
 
