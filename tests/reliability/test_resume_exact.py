@@ -110,6 +110,22 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_exactly(reference, tmp
     assert _run_dirs(root) == [rd] and not staging.exists()
 
 
+def test_resume_from_a_checkpoint_file_starts_with_it_as_last_ckpt(reference, tmp_path) -> None:
+    """``--resume PATH`` into a new run directory: it appears holding a copy of PATH."""
+    from wavelet_networks.training.run import incoming_dir_for
+
+    root, rd = tmp_path / "runs", run_dir_of(tmp_path / "runs")
+    given = reference["run_dir"] / "checkpoints" / "last.ckpt"
+    args = fit_args(root, "--trainer.max_epochs", "4", "--resume", str(given))
+    stopped = run_cli(*args, *kill_args(epoch=3, batch=0), cwd=tmp_path)
+    assert stopped.returncode == -9, stopped.stderr[-3000:]
+    assert _run_dirs(root) == [rd] and not incoming_dir_for(rd).exists()
+    assert (rd / "checkpoints" / "last.ckpt").read_bytes() == given.read_bytes()
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert results(rd)["epochs_trained"] == 4
+
+
 def test_sigterm_saves_a_checkpoint_exits_143_and_resumes_exactly(reference, tmp_path) -> None:
     # Mid-epoch: the checkpoint is written at the batch boundary after the signal,
     # and the resumed run skips the batches of that epoch already trained on.

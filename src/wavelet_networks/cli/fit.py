@@ -303,6 +303,7 @@ def _cli_class():
             self.replaces_run = False
             self.stages_run = False
             self.published = False
+            self.copies_resume_ckpt = False
             self.resume_ckpt: str | None = None
             if rd.exists() and not rd.is_dir():
                 raise CLIError(f"run directory {str(rd)!r} is a file; choose another --run_root "
@@ -370,6 +371,13 @@ def _cli_class():
                 raise CLIError(f"--resume {str(path)!r} is not a checkpoint written by "
                                "`wavelet-networks fit`")
             self.resume_ckpt = str(path)
+            if not self.fast_dev_run and not (rd / "checkpoints" / "last.ckpt").is_file():
+                # The run directory appears holding a copy of the checkpoint as last.ckpt.
+                incoming = incoming_dir_for(rd)
+                if incoming.exists() and not is_run_dir(incoming) and any(incoming.iterdir()):
+                    raise CLIError(f"{str(incoming)!r} is in the way and is not a run "
+                                   "directory of `wavelet-networks fit`; move it away")
+                self.copies_resume_ckpt = True
 
         def _config_diff(self, run_dir: Path) -> list[str]:
             saved = run_dir / "config.yaml"
@@ -422,6 +430,8 @@ def _prepare_run_dir(cli) -> list[Path]:
     if cli.clear_run_dir:
         remove_run_folder(cli.run_dir)
     created = [p for p in (wd, *wd.parents) if not p.exists()]
+    if cli.copies_resume_ckpt:
+        _publish_with_resume_ckpt(cli)
     wd.mkdir(parents=True, exist_ok=True)
     write_marker(wd)
     for tmp in wd.rglob(".*.tmp*"):  # left by a process killed while writing
@@ -430,6 +440,36 @@ def _prepare_run_dir(cli) -> list[Path]:
         trim_metric_logs(wd / "logs", _logging_step(cli.resume_ckpt))
     write_text_atomic(wd / "config.yaml", yaml.safe_dump(cli.config_dump, sort_keys=False))
     return created
+
+
+def _publish_with_resume_ckpt(cli) -> None:
+    """``--resume PATH`` into a run directory without a checkpoint: stage it with PATH as last.ckpt.
+
+    The staging folder gets the marker, ``config.yaml`` and a copy of the
+    checkpoint, and is renamed to the run directory (replacing a marked one
+    without a checkpoint, or an empty folder), so that the run directory holds
+    a checkpoint to resume from from the moment it exists.
+    """
+    from wavelet_networks.training.run import (
+        copy_file_atomic,
+        incoming_dir_for,
+        is_run_dir,
+        publish_run_dir,
+        remove_run_folder,
+        write_marker,
+        write_text_atomic,
+    )
+
+    rd = cli.run_dir
+    staging = incoming_dir_for(rd)
+    remove_run_folder(staging)
+    staging.mkdir(parents=True)
+    write_marker(staging)
+    write_text_atomic(staging / "config.yaml", yaml.safe_dump(cli.config_dump, sort_keys=False))
+    copy_file_atomic(cli.resume_ckpt, staging / "checkpoints" / "last.ckpt")
+    if is_run_dir(rd):
+        remove_run_folder(rd)
+    publish_run_dir(staging, rd)
 
 
 def _logging_step(ckpt_path: str) -> int:

@@ -46,6 +46,7 @@ __all__ = [
     "RESULTS_FILE",
     "RunDirBusy",
     "RunDirLock",
+    "copy_file_atomic",
     "incoming_dir_for",
     "is_run_dir",
     "plot_learning_curve",
@@ -97,6 +98,12 @@ def _atomic_write(path: Path, write) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` whole or not at all."""
     _atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
+
+
+def copy_file_atomic(source: str | Path, path: str | Path) -> None:
+    """Copy the file ``source`` to ``path`` whole or not at all."""
+    with open(source, "rb") as src:
+        _atomic_write(Path(path), lambda f: shutil.copyfileobj(src, f))
 
 
 def _finite(obj: Any) -> Any:
