@@ -1,4 +1,4 @@
-"""Measure the equivariance errors that the README quotes.
+"""Measure the equivariance errors that docs/equivariance.md quotes.
 
 Usage: python benchmarks/equivariance.py [--seeds 4] [--json out.json]
 

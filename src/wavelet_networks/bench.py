@@ -16,7 +16,7 @@ timed runs after a warm-up, measured on the machine it runs on:
   high-water mark in a fresh subprocess; CUDA: ``torch.cuda.max_memory_allocated``).
 
 Results go to a JSON file; :func:`render_markdown` turns that JSON into the
-README's performance section. ``--quick`` shrinks every shape and repeat count
+"Current results" section of docs/performance.md. ``--quick`` shrinks every shape and repeat count
 so that the whole run takes well under a minute (a smoke test).
 
 The multiply-accumulate count of a layer is the nominal one of its factorised
@@ -525,10 +525,10 @@ def _settings(machine: dict) -> str:
 
 
 def render_markdown(results: dict) -> str:
-    """The README's performance section (markdown) from a results dict (see :func:`run`)."""
+    """The "Current results" section of docs/performance.md (markdown) from a results dict (see :func:`run`)."""
     m = results["machine"]
     lines = [
-        "## Performance",
+        "## Current results",
         "",
         f"Measured on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads"
         + (f", GPU {m['gpu']}" if "gpu" in m else "")

@@ -19,6 +19,7 @@ import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from torch import Tensor, nn
 
 from wavelet_networks import functional as WF
 from wavelet_networks.nn.conv import LiftingConv1d
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "equivalent_frequencies",
@@ -143,7 +147,7 @@ def plot_kernels(
     in_channel: int = 0,
     out: str | Path | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """The learned lifting kernels at every scale: time and frequency responses.
 
     One row of two panels per kernel (output channel): left, the sampled
@@ -161,7 +165,7 @@ def plot_kernels(
         title: figure title.
 
     Returns:
-        The :class:`~matplotlib.figure.Figure`.
+        The matplotlib ``Figure``.
     """
     layer = find_lifting_layer(model)
     chans = list(range(min(layer.out_channels, max_channels))) if channels is None else [

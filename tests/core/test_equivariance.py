@@ -1,4 +1,4 @@
-"""Measured equivariance: the numbers the README quotes come from these checks."""
+"""Measured equivariance: the numbers docs/equivariance.md quotes come from these checks."""
 
 import itertools
 import math
@@ -104,7 +104,7 @@ def test_lifting_relu_group_stack_dilation_error_falls_with_scale():
     assert errors[0] < 2e-2
     assert all(a > b for a, b in itertools.pairwise(errors))
     # The ReLU's aliasing at the third output scale measures 2.1e-3 to 2.5e-3 over
-    # seeds (README, "Measured equivariance"): above the 2e-3 asked for, below 3e-3.
+    # seeds (docs/equivariance.md): above the 2e-3 asked for, below 3e-3.
     assert errors[2] < 3e-3
     assert errors[3] < 2e-3
 

@@ -113,7 +113,7 @@ def _stack(activation: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lifting_antialiased_relu_group_stack_dilation_error(seed):
     # The bound: < 2e-2 at the finest output scale, < 2e-3 from the third.
-    # Measured (README, "Measured equivariance"): about 3e-3, 1.5e-3, 6e-4, 1.6e-4;
+    # Measured (docs/equivariance.md): about 3e-3, 1.5e-3, 6e-4, 1.6e-4;
     # a plain ReLU in the same stack gives about 1.2e-2, 5.3e-3, 2.2e-3, 6.2e-4.
     x = bandlimited_noise((2, 1, 4096), cutoff=0.25, generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed)

@@ -177,9 +177,10 @@ class CWRUDataModule(WaveformDataModule):
         train_stride: hop between training windows (default ``window``: no
             overlap); evaluation windows never overlap.
         split: ``"load"`` or ``"time"`` (see the module docstring).
-        train_loads, val_loads, test_loads: motor loads (hp) per split for
-            ``split="load"``; ``val_loads=None`` validates on the last
-            ``val_fraction`` of every training recording instead.
+        train_loads: motor loads (hp) of the training recordings for ``split="load"``.
+        val_loads: motor loads of the validation recordings; ``None`` validates on
+            the last ``val_fraction`` of every training recording instead.
+        test_loads: motor loads of the test recordings.
         val_fraction: see above.
         time_fractions: train, val, test shares of each recording for
             ``split="time"``.
@@ -189,7 +190,8 @@ class CWRUDataModule(WaveformDataModule):
             (path relative to ``root``), ``label``, optional ``load`` and
             ``sample_rate``; only the listed files are used, classes are the
             sorted distinct labels.
-        batch_size, num_workers: DataLoader settings.
+        batch_size: examples per batch.
+        num_workers: DataLoader worker processes (0: load in the main process).
         on_error: ``"skip"`` (warn naming each unreadable file, drop it) or ``"raise"``.
         seed: seeds shuffling.
     """

@@ -103,12 +103,13 @@ class FolderDataModule(AudioClipDataModule):
             ``labels.csv`` (see the module docstring).
         sample_rate: Hz every clip is resampled to.
         clip_seconds: clip length (centred zero padding / cropping).
-        val_fraction, test_fraction: per-class shares when there is no
-            ``split`` column.
-        batch_size, num_workers, on_error, cache, cache_dir, cache_dtype,
-        train_crop, seed: as for
-            :class:`~wavelet_networks.data.urbansound8k.UrbanSound8KDataModule`.
+        val_fraction: per-class share for validation when there is no ``split`` column.
+        test_fraction: per-class share for test when there is no ``split`` column.
         allow_outside_paths: accept CSV paths outside the CSV's folder.
+
+    ``batch_size``, ``num_workers``, ``on_error``, ``cache``, ``cache_dir``,
+    ``cache_dtype``, ``train_crop`` and ``seed`` are as for
+    :class:`~wavelet_networks.data.urbansound8k.UrbanSound8KDataModule`.
     """
 
     description = "your own audio: a folder per class, or a CSV of path,label[,split]"

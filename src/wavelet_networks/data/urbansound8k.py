@@ -80,7 +80,8 @@ class UrbanSound8KDataModule(AudioClipDataModule):
             validation under ``protocol="paper"`` when ``val_fold`` is None.
         sample_rate: Hz (22050 for the M-nets, 16000 for the 1D-CNN).
         clip_seconds: clip length; shorter clips are centred-padded with zeros.
-        batch_size, num_workers: DataLoader settings.
+        batch_size: examples per batch.
+        num_workers: DataLoader worker processes (0: load in the main process).
         on_error: ``"skip"`` (warn naming each broken file, drop it) or ``"raise"``.
         cache: ``"none"`` (decode and resample every epoch), ``"memory"`` (decode
             once at ``setup``; about 2.8 GB at 22.05 kHz, shared with workers

@@ -332,9 +332,10 @@ def lifting_conv_max_pool1d(
 
     .. math:: p_c(t, s_j) = \max_{0 \le a < P}\ (f \star \psi^c)(P t + a, s_j)
 
+    ``x``, ``weight``, ``scales``, ``bias``, ``spline_order`` and ``padding`` are as
+    for :func:`lifting_conv1d` (stride 1).
+
     Args:
-        x, weight, scales, bias, spline_order, padding: as :func:`lifting_conv1d`
-            (stride 1).
         pool_size: ``P``, the max-pool window and stride over time.
 
     Returns:
@@ -362,10 +363,12 @@ def batch_norm_relu_pool(
 
     Args:
         x: group features ``(batch, channels, scales, time)``.
-        running_mean, running_var: ``(channels,)``, updated in place when
-            ``training`` (as :func:`torch.nn.functional.batch_norm`); ``None`` to
-            always use the batch's statistics.
-        weight, bias: the batch norm's ``gamma`` and ``beta`` ``(channels,)`` or ``None``.
+        running_mean: ``(channels,)``, updated in place when ``training`` (as
+            :func:`torch.nn.functional.batch_norm`); ``None`` to always use the
+            batch's statistics.
+        running_var: ``(channels,)``, as ``running_mean``.
+        weight: the batch norm's ``gamma`` ``(channels,)`` or ``None``.
+        bias: the batch norm's ``beta`` ``(channels,)`` or ``None``.
         training: use (and record) the batch's statistics.
         momentum: weight of the batch's statistics in the running ones.
         eps: added to the variance.
@@ -407,9 +410,11 @@ def lifting_stem(
         weight: spline coefficients ``(out_channels, in_channels, kernel_size)``.
         scales: the scale grid.
         pool_sizes: ``(P1, P2)``: the max pools before and after the batch norm.
-        running_mean, running_var: ``(out_channels,)`` running statistics, updated
-            in place when ``training``; ``None`` to always use the batch's statistics.
-        bn_weight, bn_bias: the batch norm's ``gamma`` and ``beta`` ``(out_channels,)``.
+        running_mean: ``(out_channels,)`` running mean, updated in place when
+            ``training``; ``None`` to always use the batch's statistics.
+        running_var: ``(out_channels,)`` running variance, as ``running_mean``.
+        bn_weight: the batch norm's ``gamma`` ``(out_channels,)``.
+        bn_bias: the batch norm's ``beta`` ``(out_channels,)``.
         training: use (and record) the batch's statistics.
         momentum: weight of the batch's statistics in the running ones.
         eps: added to the variance.

@@ -30,6 +30,7 @@ import argparse
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -284,7 +285,7 @@ def convert_paper_state_dict(
 
 
 def convert_paper_checkpoints(
-    name: str, source: str | Path, destination: str | Path, **overrides
+    name: str, source: str | Path, destination: str | Path, **overrides: Any
 ) -> list[Path]:
     """Convert one checkpoint of the paper's code, or every one in a folder, to zoo state dicts.
 

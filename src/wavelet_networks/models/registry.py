@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -133,7 +134,7 @@ def build(
     num_classes: int,
     in_channels: int = 1,
     weights: str | Path | None = None,
-    **overrides,
+    **overrides: Any,
 ) -> nn.Module:
     """Build a model of the zoo by name.
 

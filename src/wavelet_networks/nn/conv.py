@@ -81,7 +81,8 @@ class LiftingConv1d(_SplineConv):
         stride: time step of the output.
         method: how to compute it, "auto", "factorized", "direct" or "fft" (see
             :func:`~wavelet_networks.functional.lifting_conv1d`; the values are the same).
-        device, dtype: of the parameters.
+        device: of the parameters.
+        dtype: of the parameters.
     """
 
     def __init__(
@@ -188,7 +189,8 @@ class GroupConv1d(_SplineConv):
         stride: time step of the output.
         method: how to compute it, "auto", "factorized", "direct" or "fft" (the values
             are the same).
-        device, dtype: of the parameters.
+        device: of the parameters.
+        dtype: of the parameters.
     """
 
     def __init__(
@@ -293,9 +295,11 @@ class LiftingConvMaxPool1d(Sequence):
 
     Shapes: ``(batch, in_channels, time) -> (batch, out_channels, num_scales, time // pool_size)``.
 
+    ``in_channels``, ``out_channels``, ``kernel_size``, ``num_scales``, ``base``,
+    ``spline_order``, ``bias``, ``padding``, ``method``, ``device`` and ``dtype``
+    are as for :class:`LiftingConv1d` (stride 1).
+
     Args:
-        in_channels, out_channels, kernel_size, num_scales, base, spline_order,
-        bias, padding, method, device, dtype: as :class:`LiftingConv1d` (stride 1).
         pool_size: ``P``, the max-pool window and stride over time.
     """
 

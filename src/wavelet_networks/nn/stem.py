@@ -31,13 +31,15 @@ class LiftingStem(nn.Sequential, Sequence):
     Shapes: ``(batch, in_channels, time) -> (batch, out_channels, num_scales, time // (P1 P2))``
     (``padding="same"``).
 
+    ``in_channels``, ``out_channels``, ``kernel_size``, ``num_scales``, ``base``,
+    ``spline_order``, ``padding`` and ``method`` are as for :class:`LiftingConv1d`
+    (stride 1, no bias); ``eps`` and ``momentum`` as for :class:`GroupBatchNorm`.
+
     Args:
-        in_channels, out_channels, kernel_size, num_scales, base, spline_order,
-        padding, method: as :class:`LiftingConv1d` (stride 1, no bias).
         pool_sizes: ``(P1, P2)``, the max pools before and after the batch norm.
-        eps, momentum: as :class:`GroupBatchNorm`.
         dropout: elementwise dropout after the ReLU (0: none).
-        device, dtype: of the parameters and buffers.
+        device: of the parameters and buffers.
+        dtype: of the parameters and buffers.
     """
 
     def __init__(
