@@ -20,6 +20,12 @@ The full panel (10 data sets x 3 seeds, 120 epochs) is a job for a GPU::
 
     PYTHONPATH=src python benchmarks/ucr_panel.py --trainer.accelerator gpu
 
+The panel of ``benchmarks/results/ucr-panel-cpu-2core.md`` (ten sets with
+small training sets, 60 epochs; about 25 minutes on a shared 2-core CPU)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/ucr_panel.py --datasets cpu \\
+        --epochs 60 --out studies/ucr_panel_cpu
+
 A smoke run on two small sets, one seed, two epochs (minutes on a CPU)::
 
     PYTHONPATH=src python benchmarks/ucr_panel.py --datasets GunPoint,ItalyPowerDemand \\
@@ -57,11 +63,74 @@ DEFAULT_DATASETS = (
 )
 
 
+#: The panel measured on the 2-core CPU VM (``--datasets cpu``). Chosen for CPU
+#: cost before any result was seen: UCR sets readable offline, no missing
+#: values, series of >= 64 samples (the small models' minimum), training cost
+#: ``train series x length`` <= 150,000 samples per epoch (which drops
+#: Earthquakes, Computers, FordA/B, EOG*, ElectricDevices), spread over lengths
+#: (96 to 1639) and domains.
+CPU_DATASETS = (
+    "ECG200",  # electrocardiogram, 96 samples
+    "GunPoint",  # hand motion, 150
+    "Coffee",  # food spectrographs, 286
+    "ArrowHead",  # image outlines, 251
+    "FreezerSmallTrain",  # freezer power sensor, 301
+    "Beef",  # food spectrographs, 470
+    "Car",  # image outlines, 577
+    "CinCECGTorso",  # electrocardiogram, 1639
+    "ECG5000",  # electrocardiogram, 140
+    "ACSF1",  # appliance power signatures, 1460
+)
+
+#: Names that ``--datasets`` accepts for a whole selection.
+SELECTIONS = {"default": DEFAULT_DATASETS, "cpu": CPU_DATASETS}
+
+
+def dataset_names(spec: str) -> list[str]:
+    """``--datasets``: a selection's name (``default``, ``cpu``) or comma-separated UCR names."""
+    if spec.strip() in SELECTIONS:
+        return list(SELECTIONS[spec.strip()])
+    return [d.strip() for d in spec.split(",") if d.strip()]
+
+
 def mean_ranks(scores: np.ndarray) -> np.ndarray:
     """Mean over rows of the rank of every column (1 = highest score, ties averaged)."""
     from scipy.stats import rankdata
 
     return np.mean([rankdata(-row, method="average") for row in scores], axis=0)
+
+
+def critical_difference(scores: np.ndarray, methods: list[str],
+                        alpha: float = 0.1) -> dict[str, Any]:
+    """The tests behind aeon's critical-difference diagram, as numbers.
+
+    ``scores``: ``(n_datasets, n_methods)`` accuracies. A Friedman test over
+    all methods first; then, for every pair of methods (the better mean rank
+    first), a one-sided Wilcoxon signed-rank test that the better-ranked one
+    scores higher, with the Holm-style level of aeon's
+    ``plot_critical_difference`` (``alpha / (n_methods - 1)``). A pair is told
+    apart only where the Friedman test rejects at ``alpha`` and the pair's
+    p-value is below that level. Pairs equal on every data set get p = 1.
+    """
+    from scipy.stats import friedmanchisquare, wilcoxon
+
+    ranks = mean_ranks(scores)
+    order = [int(i) for i in np.argsort(ranks, kind="stable")]
+    friedman_p = float(friedmanchisquare(*scores.T).pvalue) if len(methods) >= 3 else None
+    level = alpha / (len(methods) - 1)
+    pairs = []
+    for a_pos, a in enumerate(order):
+        for b in order[a_pos + 1:]:
+            diff = scores[:, a] - scores[:, b]
+            p = 1.0 if np.all(diff == 0) else float(
+                wilcoxon(scores[:, a], scores[:, b], zero_method="wilcox",
+                         alternative="greater").pvalue)
+            pairs.append({"better": methods[a], "worse": methods[b], "p": p,
+                          "told_apart": bool((friedman_p is None or friedman_p < alpha)
+                                             and p < level)})
+    return {"alpha": alpha, "friedman_p": friedman_p, "pair_level": level, "pairs": pairs,
+            "test": "Friedman, then one-sided Wilcoxon signed-rank per pair (aeon's "
+                    "plot_critical_difference: wilcoxon, holm)"}
 
 
 def dataset_facts(name: str) -> dict[str, Any]:
@@ -97,6 +166,7 @@ def summarise(per_dataset: dict[str, dict[str, Any]], facts: dict[str, dict[str,
         "wavelet_ahead_of_twin": {"count": len(ahead), "of": len(names), "datasets": ahead,
                                   "tied": tied},
         "mean_fit_time_s": fit_time,
+        "critical_difference": critical_difference(acc, methods) if len(names) >= 2 else None,
         "facts": facts,
     }
 
@@ -105,6 +175,16 @@ def _acc_cell(r: dict[str, Any]) -> str:
     if r["acc"].get("std") is None:
         return f"{r['acc']['mean']:.3f}"
     return f"{r['acc']['mean']:.3f} ± {r['acc']['std']:.3f}"
+
+
+def _cd_lines(cd: dict[str, Any] | None) -> list[str]:
+    if not cd:
+        return []
+    fried = "n/a" if cd["friedman_p"] is None else f"{cd['friedman_p']:.3g}"
+    pairs = "; ".join(f"{q['better']} > {q['worse']}: p = {q['p']:.3g}"
+                      f"{' (told apart)' if q['told_apart'] else ''}" for q in cd["pairs"])
+    return [f"Critical difference (alpha = {cd['alpha']}): Friedman p = {fried}; one-sided "
+            f"Wilcoxon signed-rank per pair, level {cd['pair_level']:.3g}: {pairs}.", ""]
 
 
 def format_panel(result: dict[str, Any]) -> str:
@@ -133,6 +213,7 @@ def format_panel(result: dict[str, Any]) -> str:
         f"sets (1 = best): {rank}. {w} ahead of {t} on {ahead['count']} of {ahead['of']} "
         f"data sets{' (ties: ' + ', '.join(ahead['tied']) + ')' if ahead['tied'] else ''}.",
         "",
+        *_cd_lines(s.get("critical_difference")),
         "| data set | " + " | ".join(f"{m} fit (s)" for m in methods) + " |",
         "|---|" + "---:|" * len(methods),
     ]
@@ -179,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="ucr_panel.py", description=__doc__.split("\n\n")[0],
         epilog="Other --data., --model. and --trainer. options go to the fit engine.",
     )
-    p.add_argument("--datasets", default=",".join(DEFAULT_DATASETS),
-                   help="comma-separated UCR names (default: the ten of DEFAULT_DATASETS)")
+    p.add_argument("--datasets", default="default",
+                   help="comma-separated UCR names, or a selection: 'default' (the ten of "
+                   "DEFAULT_DATASETS, a GPU job) or 'cpu' (the ten of CPU_DATASETS)")
     p.add_argument("--seeds", default="0,1,2", help="training seeds (default: 0,1,2)")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs (default: the config's, 120 for `default`)")
@@ -196,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_args = _forwarded(extra, "compare")
     if any(a == "--data" or a.startswith(("--data=", "--data.name")) for a in fit_args):
         p.error("the panel chooses the data sets: use --datasets, not --data/--data.name")
-    datasets = [d.strip() for d in ns.datasets.split(",") if d.strip()]
+    datasets = dataset_names(ns.datasets)
     seeds = _ints(ns.seeds, "seeds")
     twin = card(ns.model).twin
     if ns.config in ("default", "default.yaml"):
@@ -230,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         "n_kernels": ns.n_kernels,
         "per_dataset": per_dataset,
         "summary": summarise(per_dataset, facts, ns.model, twin),
+        # this invocation; finished runs it re-used count only in fit_time_s_total
         "wall_time_s": round(time.perf_counter() - t0, 1),
+        "fit_time_s_total": round(sum(v for d in per_dataset.values()
+                                      for m in d["models"].values()
+                                      for v in m["fit_time_s"]["values"]), 1),
         "machine": machine,
         "command": shlex.join(["python", "benchmarks/ucr_panel.py", *argv]),
     }

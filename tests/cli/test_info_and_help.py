@@ -56,6 +56,21 @@ def test_fit_help_documents_run_options(capsys) -> None:
         assert opt in out
 
 
+@pytest.mark.parametrize("name", ["ucr", "acsf1"])
+def test_fit_data_help_takes_a_registry_name(name: str, capsys) -> None:
+    # The epilog of `fit --help` shows `--data.help acsf1`: the registry name, not an import path.
+    assert main(["fit", "--data.help", name]) == 0
+    out = capsys.readouterr().out
+    assert "--data.batch_size" in out
+    assert ("--data.name" in out) == (name == "ucr")
+
+
+def test_fit_data_help_names_an_unknown_data_set(capsys) -> None:
+    assert main(["fit", "--data.help", "ucrr"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown data set 'ucrr'") and "Did you mean ucr" in err
+
+
 def test_paper_experiment_configs_exist() -> None:
     names = set(available_configs())
     for m in ("m3", "m5", "m11", "m18", "m34-res", "1d-cnn"):

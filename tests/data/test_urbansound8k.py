@@ -148,14 +148,15 @@ def test_missing_column_and_missing_file(tmp_path, us8k, data_log):
         w.writerow(["slice_file_name", "fold", "classID"])
     with pytest.raises(ValueError, match="fsID"):
         UrbanSound8KDataModule(str(root)).setup()
-    # A row whose wav is absent is reported as missing and skipped.
+    # A row whose wav is absent is reported as missing and skipped; when no file is
+    # left at all, setup says so instead of building empty splits.
     with (root / "metadata" / "UrbanSound8K.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(us8k.rows[0]))
         w.writeheader()
         w.writerow(us8k.rows[0])
     dm = UrbanSound8KDataModule(str(root), fold=us8k.rows[0]["fold"])
-    dm.setup()
-    assert sum(len(d) for d in dm.datasets.values()) == 0
+    with pytest.raises(ValueError, match=r"all 1 audio files .* failed to decode"):
+        dm.setup()
     assert "file is missing" in data_log.text and us8k.rows[0]["slice_file_name"] in data_log.text
 
 

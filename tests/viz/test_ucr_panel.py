@@ -63,3 +63,43 @@ def test_tiny_panel_runs_end_to_end(panel, tmp_path: Path) -> None:
     assert set(result["summary"]["mean_rank"]) == {"w-small-cnn", "small-cnn", "minirocket"}
     assert (tmp_path / "out" / "panel_cd.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "runs" / "ucr" / "GunPoint" / "w-small-cnn").is_dir()
+
+
+def test_critical_difference_tells_apart_only_a_consistent_winner(panel) -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 0.8, size=10)
+    # "a" beats "b" and "c" on all ten sets; "b" and "c" alternate.
+    flip = np.where(np.arange(10) % 2 == 0, 0.01, -0.01)
+    scores = np.stack([base + 0.1, base + flip, base - flip], axis=1)
+    cd = panel.critical_difference(scores, ["a", "b", "c"])
+    assert cd["friedman_p"] < 0.01 and cd["pair_level"] == pytest.approx(0.05)
+    pairs = {(q["better"], q["worse"]): q for q in cd["pairs"]}
+    assert set(pairs) == {("a", "b"), ("a", "c"), ("b", "c")}
+    # one-sided exact Wilcoxon, 10 positive differences: p = 1 / 2**10
+    assert pairs["a", "b"]["p"] == pytest.approx(1 / 1024)
+    assert pairs["a", "b"]["told_apart"] and pairs["a", "c"]["told_apart"]
+    assert pairs["b", "c"]["p"] > 0.3 and not pairs["b", "c"]["told_apart"]
+
+
+def test_critical_difference_needs_the_friedman_test_first(panel) -> None:
+    # "a" beats "b" on all six sets (pairwise p = 1/64 < 0.05), but "c" is best
+    # on half the sets and worst on the others: mean ranks 1.5, 2.5, 2, Friedman
+    # statistic 3.0, p = exp(-1.5) = 0.22: nothing is told apart.
+    c_best = [0.7, 0.6, 0.9]
+    c_worst = [0.7, 0.6, 0.5]
+    scores = np.array([c_best] * 3 + [c_worst] * 3)
+    cd = panel.critical_difference(scores, ["a", "b", "c"])
+    assert cd["friedman_p"] == pytest.approx(np.exp(-1.5))
+    pairs = {(q["better"], q["worse"]): q for q in cd["pairs"]}
+    assert pairs["a", "b"]["p"] == pytest.approx(1 / 64)
+    assert not any(q["told_apart"] for q in cd["pairs"])
+    same = panel.critical_difference(np.array([[0.7, 0.7, 0.1], [0.6, 0.6, 0.2]]),
+                                     ["a", "b", "c"])
+    assert next(q for q in same["pairs"] if {q["better"], q["worse"]} == {"a", "b"})["p"] == 1.0
+
+
+def test_datasets_option_takes_a_selection_or_names(panel) -> None:
+    assert panel.dataset_names("cpu") == list(panel.CPU_DATASETS)
+    assert panel.dataset_names("default") == list(panel.DEFAULT_DATASETS)
+    assert panel.dataset_names(" GunPoint, ECG200,") == ["GunPoint", "ECG200"]
+    assert len(set(panel.CPU_DATASETS)) == 10

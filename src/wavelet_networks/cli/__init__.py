@@ -228,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
+        exit_code = getattr(exc, "exit_code", None)
+        if isinstance(exit_code, int):  # e.g. a fit stopped by SIGTERM (143) or SIGINT (130)
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+            return exit_code
         user_error = (CLIError, ValueError, FileNotFoundError, argparse.ArgumentError)
         name = "" if isinstance(exc, user_error) else f"{type(exc).__name__}: "
         hint = ""

@@ -154,7 +154,7 @@ def preprocess_args(args: list[str]) -> list[str]:
     while i < len(args):
         arg = args[i]
         key, eq, value = arg.partition("=")
-        if key in ("--config", "-c", "--data", "--data.class_path"):
+        if key in ("--config", "-c", "--data", "--data.class_path", "--data.help"):
             if not eq:
                 if i + 1 >= len(args):
                     out.append(arg)
@@ -163,7 +163,9 @@ def preprocess_args(args: list[str]) -> list[str]:
                 i += 1
             if key in ("--config", "-c"):
                 out += ["--config", _load_config(config_path(value), data_class)]
-            elif value.startswith("{") or value.endswith((".yaml", ".yml", ".json")):
+            elif key != "--data.help" and (
+                value.startswith("{") or value.endswith((".yaml", ".yml", ".json"))
+            ):
                 out += [key, value]  # a whole data config given inline or as a file
             else:
                 out += [key, data_class_path(value)]

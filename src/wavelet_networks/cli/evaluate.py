@@ -24,9 +24,12 @@ __all__ = [
 
 
 def load_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
-    """``(WaveformClassifier in eval mode, run info)`` from a ``fit`` checkpoint."""
-    import torch
+    """``(WaveformClassifier in eval mode, run info)`` from a ``fit`` checkpoint.
 
+    The file is read with :func:`wavelet_networks._checkpoint.load_checkpoint_file`
+    (no code in it runs) and the model is built from its hyperparameters.
+    """
+    from wavelet_networks._checkpoint import load_checkpoint_file
     from wavelet_networks.training import WaveformClassifier
 
     p = Path(path).expanduser()
@@ -34,14 +37,21 @@ def load_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
         raise CLIError(f"checkpoint {str(p)!r} does not exist; pass the .ckpt file of a "
                        "`wavelet-networks fit` run (run_dir/checkpoints/best.ckpt)")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CLIError(f"cannot read checkpoint {str(p)!r}: {exc}") from None
+        ckpt = load_checkpoint_file(p)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     info = ckpt.get("wavelet_networks") if isinstance(ckpt, dict) else None
-    if not info:
+    if not info or not isinstance(ckpt.get("state_dict"), dict):
         raise CLIError(f"{str(p)!r} is not a checkpoint written by `wavelet-networks fit` "
                        "(no run information inside)")
-    model = WaveformClassifier.load_from_checkpoint(p, map_location="cpu")
+    hparams = ckpt.get("hyper_parameters") or {}
+    accepted = inspect.signature(WaveformClassifier.__init__).parameters
+    model = WaveformClassifier(**{k: v for k, v in hparams.items() if k in accepted})
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CLIError(f"{str(p)!r}: its weights do not fit its model "
+                       f"({_first_line(exc)})") from None
     model.eval()
     return model, info
 
@@ -142,10 +152,10 @@ def load_series(path: str) -> tuple[np.ndarray, float | None]:
             raise CLIError(f"cannot read {str(p)!r} as a .npy array: {exc}") from None
         if x.ndim == 1:
             x = x[None]
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-            raise CLIError(f"{str(p)!r}: expected a numeric array (time,) or (channels, time), "
-                           f"got shape {x.shape} of {x.dtype}")
-        return x.astype(np.float32), None
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+            raise CLIError(f"{str(p)!r}: expected a real numeric array (time,) or "
+                           f"(channels, time), got shape {x.shape} of {x.dtype}")
+        return _checked(x.astype(np.float32), p), None
     try:
         import soundfile as sf
 
@@ -156,7 +166,20 @@ def load_series(path: str) -> tuple[np.ndarray, float | None]:
     except Exception as exc:
         raise CLIError(f"cannot decode {str(p)!r} as audio ({_first_line(exc)}); give a .npy "
                        "array or an audio file libsndfile reads (wav, flac, ogg, mp3)") from None
-    return np.ascontiguousarray(data.T), float(sr)
+    return _checked(np.ascontiguousarray(data.T), p), float(sr)
+
+
+def _checked(x: np.ndarray, path: Path) -> np.ndarray:
+    """``x`` (channels, time) if it holds at least one sample and only finite values."""
+    if x.shape[-1] == 0 or x.size == 0:
+        raise CLIError(f"{str(path)!r} holds no samples (shape {x.shape}); expected a series "
+                       "of at least one sample")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int(x.size - finite.sum())
+        raise CLIError(f"{str(path)!r} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
+                       f"of {x.size}; expected finite numbers")
+    return x
 
 
 def _first_line(exc: Exception) -> str:
@@ -247,6 +270,18 @@ def paper_clip(x: np.ndarray, sr: float | None, info: dict[str, Any]):
     return torch.from_numpy(np.ascontiguousarray(x))[None, None]
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 PREDICT_DESCRIPTION = """\
 Predict the class (multi-class models) or the tags (multi-label models) of each
 input with a checkpoint of `wavelet-networks fit`, and print the probabilities.
@@ -282,7 +317,8 @@ def predict_command(args: list[str]) -> int:
                    help="zoo model the --ckpt weights belong to (e.g. w-1d-cnn); applies the "
                    "paper's preprocessing")
     p.add_argument("files", nargs="+", help=".npy arrays or audio files")
-    p.add_argument("--top_k", type=int, default=3, help="classes/tags to list (default: 3)")
+    p.add_argument("--top_k", type=_positive_int, default=3,
+                   help="classes/tags to list, at least 1 (default: 3)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="tag probability threshold of multi-label models (default: 0.5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")

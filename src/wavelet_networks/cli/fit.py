@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,17 @@ default config and prints their test accuracies side by side. Other options
 default config is the base that options override; with --data NAME only its
 trainer and optimiser settings (120 epochs, Adam, cosine schedule) are kept.
 
-An interrupted run resumes from checkpoints/last.ckpt when the same command is
-run again (--resume auto); a finished run (results.json present) is only
-trained again with --overwrite true.
+An interrupted run (Ctrl+C, SIGTERM, kill -9) resumes from checkpoints/last.ckpt
+when the same command is run again (--resume auto) and continues exactly where
+it stopped: data order, random state and learning-rate schedule. SIGINT and
+SIGTERM save last.ckpt at the next batch and exit with 130 and 143. A finished
+run (results.json present) is only trained again with --overwrite true; that
+and --resume never train beside the old run and replace it once the new one has
+finished. fit only ever clears or replaces folders it made (marked by a
+.wavelet-networks-run file), and one fit at a time trains in a run directory.
+A new run starts in .<name>.incoming beside its run directory and is moved into
+place with a step-0 last.ckpt before its first batch: a run directory always
+holds results.json or a checkpoint to resume from.
 """
 
 FIT_EPILOG = """\
@@ -102,20 +112,85 @@ def _make_run_info_callback():
     return RunInfo
 
 
+#: Trainer options that may differ between an interrupted run and the command that resumes it:
+#: they change how long it trains or what it shows, not what one step computes.
+_RESUMABLE_TRAINER = frozenset({
+    "max_epochs", "max_steps", "max_time", "min_epochs", "min_steps", "callbacks", "logger",
+    "enable_progress_bar", "enable_model_summary", "default_root_dir", "log_every_n_steps",
+    "num_sanity_val_steps", "enable_checkpointing",
+})
+
+
+def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(cfg, dict) and cfg:
+        out: dict[str, Any] = {}
+        for key, value in cfg.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: cfg}
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Options (``--key``) whose values differ between two ``config.yaml`` dicts that matter for
+    resuming: the seed and every model, data and trainer option, except the model options
+    filled in from the data and the trainer options in :data:`_RESUMABLE_TRAINER`.
+    """
+
+    def relevant(cfg: dict[str, Any]) -> dict[str, Any]:
+        flat = {}
+        for section in ("seed_everything", "model", "data", "trainer"):
+            for key, value in _flatten(cfg.get(section), section).items():
+                parts = key.split(".")
+                if section == "model" and len(parts) > 1 and parts[1] in _LINKED:
+                    continue
+                if section == "trainer" and len(parts) > 1 and parts[1] in _RESUMABLE_TRAINER:
+                    continue
+                flat[key] = value
+        return flat
+
+    old, new = relevant(saved), relevant(current)
+    return [f"--{key} {old.get(key)!r} (saved) vs {new.get(key)!r} (now)"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
 def _cli_class():
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from wavelet_networks.training import WaveformClassifier
-    from wavelet_networks.training.run import RESULTS_FILE, run_dir_for
+    from wavelet_networks.training.resume import (
+        AtomicCheckpointIO,
+        FiniteLossGuard,
+        PublishRunDir,
+        ResumeState,
+        RunCSVLogger,
+        RunTensorBoardLogger,
+        SignalGuard,
+        StopOnSignal,
+    )
+    from wavelet_networks.training.run import (
+        MARKER_FILE,
+        RESULTS_FILE,
+        RunDirLock,
+        incoming_dir_for,
+        is_run_dir,
+        run_dir_for,
+    )
 
     class WaveletNetworksCLI(LightningCLI):
-        """LightningCLI that names the run directory and adds loggers and checkpoints."""
+        """LightningCLI that names the run directory and adds loggers and checkpoints.
 
-        def __init__(self, args: list[str]) -> None:
+        ``resources`` (an ``ExitStack`` of the caller) receives the lock on the run
+        directory, taken as soon as the run directory is known, and released when
+        the caller's stack closes.
+        """
+
+        def __init__(self, args: list[str], resources: ExitStack | None = None,
+                     signal_guard: SignalGuard | None = None) -> None:
             from wavelet_networks.data import WaveformDataModule
 
+            self.resources = resources
+            self.signal_guard = signal_guard or SignalGuard()
             self._data_given = _names_data(args)
             super().__init__(
                 WaveformClassifier,
@@ -137,10 +212,12 @@ def _cli_class():
             parser.add_argument(
                 "--resume", type=str, default="auto",
                 help="auto: resume an unfinished run from checkpoints/last.ckpt if present; "
-                "never: start afresh (deletes the unfinished run's files); or a checkpoint path.",
+                "never: start afresh (the new run replaces the unfinished one once it has "
+                "finished); or a checkpoint path.",
             )
             parser.add_argument("--overwrite", type=bool, default=False,
-                                help="Retrain a finished run (deletes its run directory first).")
+                                help="Retrain a finished run (the new run replaces it once it has "
+                                "finished).")
             from wavelet_networks.data import DATASETS
 
             if not self._data_given:
@@ -174,11 +251,14 @@ def _cli_class():
             self.config_dump = yaml.safe_load(
                 self.parser.dump(cfg, skip_link_targets=False, skip_none=False, format="yaml")
             )
+            if self.resources is not None and _rank_zero():
+                self.resources.enter_context(RunDirLock(self.run_dir))
             self._decide_resume()
-            ckpt_dir = self.run_dir / "checkpoints"
+            self.last_ckpt = self.work_dir / "checkpoints" / "last.ckpt"
             self.checkpoint_callback = ModelCheckpoint(
-                dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min",
-                save_last=True, auto_insert_metric_name=False, enable_version_counter=False,
+                dirpath=self.work_dir / "checkpoints", filename="best", monitor="val/loss",
+                mode="min", save_last=True, auto_insert_metric_name=False,
+                enable_version_counter=False,
             )
             run_info = _make_run_info_callback()(
                 {
@@ -190,105 +270,241 @@ def _cli_class():
                     "seed": self.seed,
                 }
             )
+            # PublishRunDir right before ResumeState: the random state its step-0
+            # checkpoint holds is the one ResumeState restores at the same point.
+            publish = [PublishRunDir(self.work_dir, self.run_dir, self._published)
+                       ] if self.stages_run else []
             self.trainer_defaults["callbacks"] = [
-                self.checkpoint_callback, run_info, LearningRateMonitor(logging_interval="epoch")
+                self.checkpoint_callback, run_info, LearningRateMonitor(logging_interval="epoch"),
+                *publish, ResumeState(), FiniteLossGuard(),
+                StopOnSignal(self.signal_guard, self.last_ckpt), _make_split_check_callback()(),
             ]
 
+        def _published(self, run_dir: Path) -> None:
+            """The staged run is in place: it trains in the run directory from here on."""
+            self.work_dir = run_dir
+            self.last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+            self.published = True
+
         def _decide_resume(self) -> None:
+            """Where this run trains (:attr:`work_dir`) and from which checkpoint, if any.
+
+            Decides only; :func:`_prepare_run_dir` acts on rank 0. A folder without
+            the marker is never cleared, replaced or trained into unless it is empty.
+            A run that starts afresh is staged (:attr:`stages_run`): it starts in
+            ``.<name>.incoming`` and :class:`PublishRunDir` moves it into place
+            with its step-0 checkpoint.
+            """
             cfg = self.config
             rd = self.run_dir
-            finished = (rd / RESULTS_FILE).is_file()
-            last = rd / "checkpoints" / "last.ckpt"
+            self.work_dir: Path = rd
+            self.clear_work_dir = False
             self.clear_run_dir = False
+            self.replaces_run = False
+            self.stages_run = False
+            self.published = False
+            self.copies_resume_ckpt = False
             self.resume_ckpt: str | None = None
-            if cfg.overwrite:
-                self.clear_run_dir = rd.exists()
-                return
-            if finished:
+            if rd.exists() and not rd.is_dir():
+                raise CLIError(f"run directory {str(rd)!r} is a file; choose another --run_root "
+                               "or --run_dir")
+            ours = is_run_dir(rd)
+            if rd.exists() and not ours and any(rd.iterdir()):
+                raise CLIError(
+                    f"{str(rd)!r} is not a run directory of `wavelet-networks fit` (no "
+                    f"{MARKER_FILE} file) and is not empty; nothing in it was changed: choose "
+                    "another --run_root or --run_dir, or a new or empty folder"
+                )
+            finished = ours and (rd / RESULTS_FILE).is_file()
+            if finished and not cfg.overwrite:
                 raise CLIError(
                     f"run directory {str(rd)!r} already holds a finished run ({RESULTS_FILE}); "
                     "pass --overwrite true to train it again, or choose another --run_root, "
                     "--run_dir or --seed_everything"
                 )
-            if cfg.resume == "never":
-                self.clear_run_dir = rd.exists()
-            elif cfg.resume == "auto":
-                if last.is_file():
-                    self._check_same_config()
-                    self.resume_ckpt = str(last)
-            else:
-                path = Path(cfg.resume).expanduser()
-                if not path.is_file():
-                    raise CLIError(
-                        f"--resume {cfg.resume!r}: no such checkpoint file; pass an existing "
-                        ".ckpt path, 'auto' or 'never'"
-                    )
-                self.resume_ckpt = str(path)
-
-        def _check_same_config(self) -> None:
-            saved = self.run_dir / "config.yaml"
-            if not saved.is_file():
+            if ours and (cfg.overwrite or cfg.resume == "never"):
+                # Train beside the old run; it is replaced only once the new one has finished.
+                incoming = incoming_dir_for(rd)
+                self.work_dir, self.replaces_run = incoming, True
+                if incoming.exists() and not is_run_dir(incoming) and any(incoming.iterdir()):
+                    raise CLIError(f"{str(incoming)!r} is in the way and is not a run directory "
+                                   "of `wavelet-networks fit`; move it away")
+                last = incoming / "checkpoints" / "last.ckpt"
+                if cfg.resume == "auto" and last.is_file() and not self._config_diff(incoming):
+                    self.resume_ckpt = str(last)  # an interrupted replacement
+                else:
+                    self.clear_work_dir = incoming.exists()
                 return
-            old = yaml.safe_load(saved.read_text()) or {}
+            if cfg.resume in ("auto", "never"):
+                last = rd / "checkpoints" / "last.ckpt"
+                if cfg.resume == "auto" and ours and last.is_file():
+                    diff = self._config_diff(rd)
+                    if diff:
+                        raise CLIError(
+                            f"run directory {str(rd)!r} holds an unfinished run with other "
+                            f"options: {'; '.join(diff[:3])}{' ...' if len(diff) > 3 else ''}; "
+                            "pass the same options to resume it, --resume never to replace it, "
+                            "or choose another --run_root or --run_dir"
+                        )
+                    self.resume_ckpt = str(last)
+                elif self.fast_dev_run:
+                    pass  # a temporary folder, removed at the end
+                else:  # nothing to resume: the run starts afresh, staged
+                    incoming = incoming_dir_for(rd)
+                    if incoming.exists() and not is_run_dir(incoming) and any(incoming.iterdir()):
+                        raise CLIError(f"{str(incoming)!r} is in the way and is not a run "
+                                       "directory of `wavelet-networks fit`; move it away")
+                    self.work_dir, self.stages_run = incoming, True
+                    self.clear_work_dir = incoming.exists()
+                    self.clear_run_dir = ours  # a run directory without a checkpoint
+                return
+            path = Path(cfg.resume).expanduser()
+            if not path.is_file():
+                raise CLIError(
+                    f"--resume {cfg.resume!r}: no such checkpoint file; pass an existing "
+                    ".ckpt path, 'auto' or 'never'"
+                )
+            from wavelet_networks._checkpoint import load_checkpoint_file
 
-            def essential(cfg: dict[str, Any], key: str) -> Any:
-                section = dict(cfg.get(key) or {})
-                for linked in _LINKED:  # filled in from the data module at instantiation
-                    section.pop(linked, None)
-                return section
+            ckpt = load_checkpoint_file(path)
+            if not isinstance(ckpt, dict) or "wavelet_networks" not in ckpt:
+                raise CLIError(f"--resume {str(path)!r} is not a checkpoint written by "
+                               "`wavelet-networks fit`")
+            self.resume_ckpt = str(path)
+            if not self.fast_dev_run and not (rd / "checkpoints" / "last.ckpt").is_file():
+                # The run directory appears holding a copy of the checkpoint as last.ckpt.
+                incoming = incoming_dir_for(rd)
+                if incoming.exists() and not is_run_dir(incoming) and any(incoming.iterdir()):
+                    raise CLIError(f"{str(incoming)!r} is in the way and is not a run "
+                                   "directory of `wavelet-networks fit`; move it away")
+                self.copies_resume_ckpt = True
 
-            for key in ("model", "data"):
-                if essential(old, key) != essential(self.config_dump, key):
-                    raise CLIError(
-                        f"run directory {str(self.run_dir)!r} holds an unfinished run with a "
-                        f"different {key} config; pass --resume never to start afresh, or "
-                        "choose another --run_root or --run_dir"
-                    )
+        def _config_diff(self, run_dir: Path) -> list[str]:
+            saved = run_dir / "config.yaml"
+            if not saved.is_file():
+                return []
+            try:
+                old = yaml.safe_load(saved.read_text()) or {}
+            except yaml.YAMLError:
+                return ["config.yaml (unreadable)"]
+            return config_differences(old, self.config_dump)
 
         def instantiate_trainer(self, **kwargs: Any):
             trainer_cfg = self._get(self.config_init, "trainer", default={})
             if trainer_cfg.get("logger") in (None, True):
                 kwargs["logger"] = [
-                    CSVLogger(self.run_dir, name="logs", version=""),
-                    TensorBoardLogger(self.run_dir, name="tb", version="", default_hp_metric=False),
+                    RunCSVLogger(self.work_dir, name="logs", version=""),
+                    RunTensorBoardLogger(self.work_dir, name="tb", version="",
+                                         default_hp_metric=False),
                 ]
-            kwargs.setdefault("default_root_dir", str(self.run_dir))
+            plugins = trainer_cfg.get("plugins")
+            if plugins is None:
+                kwargs["plugins"] = [AtomicCheckpointIO()]
+            kwargs.setdefault("default_root_dir", str(self.work_dir))
             return super().instantiate_trainer(**kwargs)
 
     return WaveletNetworksCLI
 
 
-def WaveletNetworksCLI(args: list[str]):
+def WaveletNetworksCLI(args: list[str], resources: ExitStack | None = None, signal_guard=None):
     """Parse ``args`` (fit options) and instantiate model, data and trainer."""
-    return _cli_class()(args)
+    return _cli_class()(args, resources, signal_guard)
 
 
 def _prepare_run_dir(cli) -> list[Path]:
-    """Rank 0: clear a run directory to be retrained, save config.yaml.
+    """Rank 0: set up the folder the run trains in (marker, config.yaml, logs to continue).
 
-    Returns the folders this call created (deepest first), for clean-up on failure.
+    Clears it first only when :meth:`_decide_resume` said so (it is then a run
+    directory or the staging folder of one), and removes a run directory that
+    holds neither a result nor a checkpoint when the run is staged. Returns the
+    folders this call created (deepest first), for clean-up on failure.
     """
-    rd: Path = cli.run_dir
+    from wavelet_networks.training.resume import trim_metric_logs
+    from wavelet_networks.training.run import remove_run_folder, write_marker, write_text_atomic
+
+    wd: Path = cli.work_dir
     if not _rank_zero():
         return []
+    if cli.clear_work_dir and wd.exists():
+        remove_run_folder(wd)
     if cli.clear_run_dir:
-        shutil.rmtree(rd)
-    created = [p for p in (rd, *rd.parents) if not p.exists()]
-    rd.mkdir(parents=True, exist_ok=True)
-    logs = rd / "logs" / "metrics.csv"
-    if cli.resume_ckpt and logs.is_file():
-        # The CSV logger starts a fresh metrics.csv; keep the earlier epochs beside it.
-        n = len(list(logs.parent.glob("metrics-part*.csv")))
-        logs.rename(logs.with_name(f"metrics-part{n:03d}.csv"))
-    (rd / "config.yaml").write_text(yaml.safe_dump(cli.config_dump, sort_keys=False))
+        remove_run_folder(cli.run_dir)
+    created = [p for p in (wd, *wd.parents) if not p.exists()]
+    if cli.copies_resume_ckpt:
+        _publish_with_resume_ckpt(cli)
+    wd.mkdir(parents=True, exist_ok=True)
+    write_marker(wd)
+    for tmp in wd.rglob(".*.tmp*"):  # left by a process killed while writing
+        tmp.unlink(missing_ok=True)
+    if cli.resume_ckpt and Path(cli.resume_ckpt).resolve().parent.parent == wd.resolve():
+        trim_metric_logs(wd / "logs", _logging_step(cli.resume_ckpt))
+    write_text_atomic(wd / "config.yaml", yaml.safe_dump(cli.config_dump, sort_keys=False))
     return created
 
 
-def _remove_failed_run(created: list[Path]) -> None:
-    """Remove the folders a failed run created, unless it left a checkpoint to resume from."""
-    if not created or any(created[0].rglob("*.ckpt")):
+def _publish_with_resume_ckpt(cli) -> None:
+    """``--resume PATH`` into a run directory without a checkpoint: stage it with PATH as last.ckpt.
+
+    The staging folder gets the marker, ``config.yaml`` and a copy of the
+    checkpoint, and is renamed to the run directory (replacing a marked one
+    without a checkpoint, or an empty folder), so that the run directory holds
+    a checkpoint to resume from from the moment it exists.
+    """
+    from wavelet_networks.training.run import (
+        copy_file_atomic,
+        incoming_dir_for,
+        is_run_dir,
+        publish_run_dir,
+        remove_run_folder,
+        write_marker,
+        write_text_atomic,
+    )
+
+    rd = cli.run_dir
+    staging = incoming_dir_for(rd)
+    remove_run_folder(staging)
+    staging.mkdir(parents=True)
+    write_marker(staging)
+    write_text_atomic(staging / "config.yaml", yaml.safe_dump(cli.config_dump, sort_keys=False))
+    copy_file_atomic(cli.resume_ckpt, staging / "checkpoints" / "last.ckpt")
+    if is_run_dir(rd):
+        remove_run_folder(rd)
+    publish_run_dir(staging, rd)
+
+
+def _logging_step(ckpt_path: str) -> int:
+    """The first logging step ``ckpt_path`` does not cover: its optimiser step count.
+
+    Rows logged at a step below it (epoch-end rows carry the epoch's last step)
+    precede the checkpoint; the resumed run logs the others.
+    """
+    from wavelet_networks._checkpoint import load_checkpoint_file
+
+    return int(load_checkpoint_file(ckpt_path).get("global_step", 0))
+
+
+def _remove_failed_run(cli, created: list[Path]) -> None:
+    """Remove the folders a failed run created, unless it left a checkpoint to resume from.
+
+    A staged run (see :class:`~wavelet_networks.training.resume.PublishRunDir`)
+    whose only checkpoint is the step-0 one trained nothing worth resuming: its
+    run directory is renamed back to the staging folder (so that no run
+    directory is ever without a checkpoint) and removed.
+    """
+    from wavelet_networks.training.run import incoming_dir_for, remove_run_folder
+
+    if not _rank_zero():
         return
-    shutil.rmtree(created[0], ignore_errors=True)
+    if cli.published:
+        if not _holds_only_the_initial_checkpoint(cli.run_dir):
+            return
+        staging = incoming_dir_for(cli.run_dir)
+        os.rename(cli.run_dir, staging)
+        remove_run_folder(staging)
+    elif not created or any(created[0].rglob("*.ckpt")):
+        return
+    else:
+        shutil.rmtree(created[0], ignore_errors=True)
     for folder in created[1:]:
         try:
             folder.rmdir()  # only if empty
@@ -296,17 +512,97 @@ def _remove_failed_run(created: list[Path]) -> None:
             break
 
 
+def _holds_only_the_initial_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` has no result and no checkpoint but a step-0 ``last.ckpt``."""
+    from wavelet_networks._checkpoint import load_checkpoint_file
+    from wavelet_networks.training.run import RESULTS_FILE
+
+    ckpts = list(run_dir.rglob("*.ckpt"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if (run_dir / RESULTS_FILE).exists() or ckpts != [last]:
+        return False
+    try:
+        return int(load_checkpoint_file(last).get("global_step", -1)) == 0
+    except Exception:  # an unreadable checkpoint is not one to remove unasked
+        return False
+
+
+def check_splits(dm) -> None:
+    """Raise a one-line error if a split of the data module ``dm`` holds no examples."""
+    sizes = getattr(dm, "split_sizes", None)
+    if not callable(sizes):
+        return
+    counts = sizes()
+    empty = [s for s in ("train", "val", "test") if counts.get(s) == 0]
+    if empty:
+        what = ", ".join(f"{s} {counts.get(s)}" for s in ("train", "val", "test"))
+        raise CLIError(
+            f"the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} of data set "
+            f"{getattr(dm, 'name', '') or type(dm).__name__!r} "
+            f"{'are' if len(empty) > 1 else 'is'} empty ({what} examples); every split needs "
+            "examples (check the data, the split column or the split fractions)"
+        )
+
+
+def _make_split_check_callback():
+    from lightning.pytorch.callbacks import Callback
+
+    class CheckSplits(Callback):
+        """Fails a fit whose data has an empty split before its first step (after ``setup``)."""
+
+        def on_fit_start(self, trainer, pl_module) -> None:
+            if trainer.datamodule is not None:
+                check_splits(trainer.datamodule)
+
+    return CheckSplits
+
+
+def _interruption(cli, signum: int, where: str | None) -> Exception:
+    from wavelet_networks.training.resume import RunInterrupted, _signal_name
+
+    at = f" at {where}" if where else ""
+    if cli.config.resume == "never" and cli.replaces_run:
+        detail = "a --resume never run is not resumed; the same command starts it again"
+    elif cli.last_ckpt.is_file():
+        detail = f"{cli.last_ckpt} is kept; run the same command again to resume"
+    else:
+        detail = "no checkpoint yet; the same command starts the run again"
+    return RunInterrupted(signum, f"interrupted by {_signal_name(signum)}{at}: {detail}",
+                          complete=True)
+
+
 def run_fit(args: list[str]) -> dict[str, Any]:
     """Train, test the best checkpoint, write results; returns the results dict."""
-    import torch
+    from wavelet_networks.training.resume import RunInterrupted, SignalGuard
 
+    guard = SignalGuard()
+    with ExitStack() as resources, guard:
+        cli = WaveletNetworksCLI(preprocess_args(args), resources, guard)
+        try:
+            return _train_and_test(cli)
+        except RunInterrupted as exc:
+            if exc.complete:
+                raise
+            raise _interruption(cli, exc.signum, None) from None
+        except SystemExit:
+            # Lightning ends an epoch during which SIGTERM arrived with SIGTERMException.
+            if guard.requested is None:
+                raise
+            trainer = cli.trainer
+            raise _interruption(cli, guard.requested, f"step {trainer.global_step}, after "
+                                f"{trainer.current_epoch} epochs") from None
+
+
+def _train_and_test(cli) -> dict[str, Any]:
+    """The body of :func:`run_fit` once the run directory is locked and decided."""
+    from wavelet_networks._checkpoint import load_checkpoint_file
     from wavelet_networks.training.run import (
         RESULTS_FILE,
         plot_learning_curve,
+        replace_run_dir,
         write_json_atomic,
     )
 
-    cli = WaveletNetworksCLI(preprocess_args(args))
     trainer, model, dm = cli.trainer, cli.model, cli.datamodule
     rd: Path = cli.run_dir
     created = _prepare_run_dir(cli)
@@ -314,16 +610,17 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         print(f"resuming from {cli.resume_ckpt}")
     t0 = time.perf_counter()
     try:
-        trainer.fit(model, datamodule=dm, ckpt_path=cli.resume_ckpt)
+        trainer.fit(model, datamodule=dm, ckpt_path=cli.resume_ckpt, weights_only=True)
         if trainer.interrupted:
             raise KeyboardInterrupt
         fit_s = time.perf_counter() - t0
         best = cli.checkpoint_callback.best_model_path or None
         t1 = time.perf_counter()
-        test_out = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False)
+        test_out = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False,
+                                weights_only=True)
         test_s = time.perf_counter() - t1
     except BaseException:
-        _remove_failed_run(created)
+        _remove_failed_run(cli, created)
         if cli.fast_dev_run:
             shutil.rmtree(rd, ignore_errors=True)
         raise
@@ -339,14 +636,18 @@ def run_fit(args: list[str]) -> dict[str, Any]:
                   "test; a smoke test, not a result: no run directory or results.json written")
         return {"model": cli.config.model.model_name, "dataset": cli.dataset,
                 "fast_dev_run": batches, "metrics": metrics}
-    best_epoch = None
-    if best:
-        best_epoch = torch.load(best, map_location="cpu", weights_only=False).get("epoch")
+    key = "test/acc" if "test/acc" in metrics else "test/roc_auc"
+    if metrics.get(key) is None:
+        raise CLIError(f"testing {rd} gave no {key}: the test split produced no predictions; "
+                       "the checkpoints are kept, no results.json was written")
+    best_epoch = load_checkpoint_file(best).get("epoch") if best else None
     score = cli.checkpoint_callback.best_model_score
     import lightning
+    import torch
 
     import wavelet_networks
 
+    final_best = rd / "checkpoints" / Path(best).name if best else None
     results = {
         "model": cli.config.model.model_name,
         "dataset": cli.dataset,
@@ -357,7 +658,7 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         "best_val_loss": None if score is None else float(score),
         "best_epoch": best_epoch,
         "epochs_trained": trainer.current_epoch,
-        "checkpoint": str(Path(best).resolve()) if best else None,
+        "checkpoint": str(final_best.resolve()) if final_best else None,
         "times_s": {"fit": round(fit_s, 2), "test": round(test_s, 2),
                     "total": round(time.perf_counter() - t0, 2)},
         "resumed_from": cli.resume_ckpt,
@@ -368,14 +669,17 @@ def run_fit(args: list[str]) -> dict[str, Any]:
         "run_dir": str(rd),
     }
     if trainer.is_global_zero:
-        plot_learning_curve(rd / "logs", rd / "learning_curve.png",
+        label = "test acc" if key == "test/acc" else "test ROC-AUC"
+        summary = (f"{results['model']} on {results['dataset']}: {label} {metrics[key]:.4f} "
+                   f"({results['params']:,} params, {results['times_s']['total']:.0f} s) "
+                   f"-> {rd / RESULTS_FILE}")
+        wd: Path = cli.work_dir  # the run directory, or the staging folder of a replacement
+        plot_learning_curve(wd / "logs", wd / "learning_curve.png",
                             title=f"{results['model']} on {results['dataset']}")
-        write_json_atomic(rd / RESULTS_FILE, results)
-        acc = metrics.get("test/acc", metrics.get("test/roc_auc"))
-        label = "test acc" if "test/acc" in metrics else "test ROC-AUC"
-        print(f"{results['model']} on {results['dataset']}: {label} {acc:.4f} "
-              f"({results['params']:,} params, {results['times_s']['total']:.0f} s) "
-              f"-> {rd / RESULTS_FILE}")
+        write_json_atomic(wd / RESULTS_FILE, results)
+        if wd != rd:
+            replace_run_dir(rd, wd)
+        print(summary)
     return results
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate, get_worker_info
 
 from wavelet_networks._machine import default_cache_dir
 from wavelet_networks.data.audio import (
@@ -91,6 +91,124 @@ def collate_drop_none(batch: list[Any]) -> Any:
     return default_collate(kept)
 
 
+class Draw(NamedTuple):
+    """A training index with what its random choices (e.g. a crop) are seeded by.
+
+    :class:`ResumableRandomSampler` yields these to data sets that draw random
+    numbers per item (``draws_randomness = True``). Seeding every item by the
+    loader's seed, the epoch and its index makes the draws independent of
+    which process loads the item and of everything drawn before, so they are
+    the same in a run resumed from a checkpoint (worker processes' generators
+    are not saved) and with any ``num_workers``.
+    """
+
+    index: int
+    seed: int
+    epoch: int
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, self.index])
+
+
+def index_and_rng(item: int | Draw) -> tuple[int, np.random.Generator | None]:
+    """``(index, its generator)`` for a :class:`Draw`, ``(index, None)`` for a plain index."""
+    if isinstance(item, Draw):
+        return item.index, item.rng()
+    return int(item), None
+
+
+class ResumableRandomSampler(RandomSampler):
+    """:class:`~torch.utils.data.RandomSampler` that can continue an epoch where it stopped.
+
+    Draws exactly what ``RandomSampler`` draws from its ``generator`` (the order of
+    every epoch is the one a plain shuffled loader gives). Before each epoch's
+    permutation it records the generator's state (:attr:`epoch_state`); a sampler
+    given that state back with :meth:`resume` draws the same permutation again and
+    skips its first ``skip`` indices, so that a run restored from a mid-epoch or
+    end-of-epoch checkpoint sees the same examples in the same order as an
+    uninterrupted one.
+
+    With ``draws=True`` it yields :class:`Draw` items (index, ``seed``, epoch)
+    instead of plain indices; Lightning sets the epoch (:meth:`set_epoch`).
+    """
+
+    def __init__(self, data_source, generator: torch.Generator, seed: int = 0,
+                 draws: bool = False) -> None:
+        super().__init__(data_source, generator=generator)
+        self.seed, self.draws, self.epoch = int(seed), draws, 0
+        self.epoch_state: torch.Tensor | None = None
+        self._resume: tuple[torch.Tensor, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def resume(self, epoch_state: torch.Tensor, skip: int) -> None:
+        """Make the next epoch repeat the one that began at ``epoch_state``, minus ``skip`` indices."""
+        self._resume = (epoch_state, int(skip))
+
+    def __iter__(self):
+        skip = 0
+        if self._resume is not None:
+            state, skip = self._resume
+            self._resume = None
+            self.generator.set_state(state)
+        self.epoch_state = self.generator.get_state()
+        it = super().__iter__()
+        for _ in range(skip):
+            if next(it, None) is None:
+                return
+        if not self.draws:
+            yield from it
+            return
+        seed, epoch = self.seed, self.epoch
+        for i in it:
+            yield Draw(i, seed, epoch)
+
+
+class ResumableLoader(DataLoader):
+    """A shuffled training DataLoader whose position Lightning saves in checkpoints.
+
+    ``state_dict()`` (stored by Lightning's fit loop in every checkpoint) says
+    where the next permutation starts and how many of its batches the training
+    loop has already received; ``load_state_dict()`` makes the next epoch
+    continue from there (see :class:`ResumableRandomSampler`). Lightning asks a
+    sized loader for one batch at a time (no prefetching), so the count of
+    batches handed out is the count of batches trained on.
+    """
+
+    _batches_served = 0
+
+    def __iter__(self):
+        sampler = self.sampler
+        start = 0
+        if isinstance(sampler, ResumableRandomSampler) and sampler._resume is not None:
+            start = sampler._resume[1] // max(1, self.batch_size or 1)
+        self._batches_served = start
+        for batch in super().__iter__():
+            self._batches_served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.sampler
+        if not isinstance(sampler, ResumableRandomSampler) or sampler.epoch_state is None:
+            return {}
+        if self._batches_served < len(self):  # mid-epoch: repeat this permutation, minus a prefix
+            return {"epoch_state": sampler.epoch_state, "batches": self._batches_served}
+        # The epoch is complete: the next permutation starts from the generator's state
+        # once the next iterator has drawn its workers' base seed (a fresh iterator per
+        # epoch; persistent workers keep the first one and draw nothing).
+        generator = torch.Generator()
+        generator.set_state(sampler.generator.get_state())
+        if not self.persistent_workers:
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+        return {"epoch_state": generator.get_state(), "batches": 0}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        sampler = self.sampler
+        if state and isinstance(sampler, ResumableRandomSampler):
+            sampler.resume(state["epoch_state"], state["batches"] * (self.batch_size or 1))
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -106,22 +224,30 @@ def make_loader(
     is available, and :func:`collate_drop_none`. A shuffled (training) loader
     whose last batch would hold a single example drops it: batch norm over a
     batch of one fails in training mode. Nothing else is ever dropped.
+
+    A shuffled loader is a :class:`ResumableLoader`: a run resumed from a
+    checkpoint continues the data order where it stopped. A data set with
+    ``draws_randomness = True`` is indexed with :class:`Draw` items by it.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
     n = len(dataset)  # type: ignore[arg-type]
     drop_last = shuffle and n > batch_size and n % batch_size == 1
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=drop_last,
-        generator=generator,
-        collate_fn=collate_drop_none,
-    )
+    kwargs: dict[str, Any] = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,
+        "pin_memory": torch.cuda.is_available(),
+        "drop_last": drop_last,
+        "generator": generator,
+        "collate_fn": collate_drop_none,
+    }
+    if shuffle:
+        # The same draws as DataLoader(shuffle=True, generator=generator) makes.
+        sampler = ResumableRandomSampler(dataset, generator=generator, seed=seed,
+                                         draws=bool(getattr(dataset, "draws_randomness", False)))
+        return ResumableLoader(dataset, sampler=sampler, **kwargs)
+    return DataLoader(dataset, shuffle=False, **kwargs)
 
 
 class WaveSource:
@@ -157,7 +283,9 @@ class ClipDataset(Dataset):
     """Fixed-length mono clips with integer labels.
 
     Item ``i`` is ``(x, y)``: ``x`` float32 tensor ``(1, length)`` (centred zero
-    padding; centred or random crop), ``y`` an int64 scalar. With
+    padding; centred or random crop), ``y`` an int64 scalar. A random crop is
+    drawn from the item's :class:`Draw` generator when the index is one, else
+    from :func:`torch_seeded_rng`. With
     ``on_error="skip"`` a file that fails to decode here (rather than at
     ``setup``) is logged and yields ``None``, which the collate function drops.
     """
@@ -183,7 +311,12 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    @property
+    def draws_randomness(self) -> bool:
+        return self.crop == "random"
+
+    def __getitem__(self, item: int | Draw) -> tuple[torch.Tensor, torch.Tensor] | None:
+        i, rng = index_and_rng(item)
         key = self.keys[i]
         try:
             x = self.source.get(key)
@@ -192,7 +325,8 @@ class ClipDataset(Dataset):
                 raise
             log.warning("skipping broken file %s: %s", exc.path, exc.reason)
             return None
-        rng = torch_seeded_rng() if self.crop == "random" else None
+        if self.crop == "random" and rng is None:
+            rng = torch_seeded_rng()
         x = fix_length(x, self.length, crop=self.crop, rng=rng)
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.tensor(
             self.labels[i]
@@ -347,9 +481,16 @@ class AudioClipDataModule(WaveformDataModule):
         if self.datasets:
             return
         rows = self._index()
-        source, broken = self._source(sorted({k for k, _, _ in rows}))
+        keys = sorted({k for k, _, _ in rows})
+        source, broken = self._source(keys)
         self.broken.update(broken)
         handle_broken(broken, self.on_error, self.name, self.root)
+        if keys and len(broken) == len(keys):
+            first = sorted(broken)[0]
+            raise ValueError(
+                f"{self.name}: all {len(keys)} audio files under {self.root} failed to decode "
+                f"(e.g. {first}: {broken[first]}); expected audio files libsndfile reads"
+            )
         for split in ("train", "val", "test"):
             kept = [(k, y) for k, y, s in rows if s == split and k not in broken]
             self.datasets[split] = ClipDataset(

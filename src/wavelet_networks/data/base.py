@@ -121,6 +121,22 @@ class WaveformDataModule(L.LightningDataModule):
         """The loader of ``split`` ("train", "val" or "test"); subclasses implement it."""
         raise NotImplementedError
 
+    def split_sizes(self) -> dict[str, int | None]:
+        """Examples in each split (``None`` where a loader's data set has no length).
+
+        Builds the loaders (and so sets the data up). ``wavelet-networks fit``
+        checks that none is empty before it trains.
+        """
+        sizes: dict[str, int | None] = {}
+        for split in ("train", "val", "test"):
+            loaders = getattr(self, f"{split}_dataloader")()
+            loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+            try:
+                sizes[split] = sum(len(ld.dataset) for ld in loaders)
+            except TypeError:
+                sizes[split] = None
+        return sizes
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 

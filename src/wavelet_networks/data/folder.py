@@ -8,6 +8,16 @@
   absolute) and ``label``, optionally ``split`` (``train``/``val``/``test``), or
 - a folder holding such a CSV named ``labels.csv``.
 
+A CSV is checked row by row before anything is read from the files it lists:
+UTF-8 text (a byte-order mark is allowed), every row as many fields as the
+header, no empty path or label, no path listed twice, every listed file a
+regular file if it exists (not a FIFO, folder or device, which would hang or
+fail the reader), and no path outside the CSV's folder unless
+``allow_outside_paths`` is true (``../`` or an absolute path elsewhere: a CSV
+from someone else must not make the training read arbitrary files). Each
+violation is a ``ValueError`` naming the file and line. A data set needs at
+least two classes.
+
 Without a ``split`` column the files are split per class (stratified) into
 train/val/test by ``val_fraction`` and ``test_fraction``, deterministically for
 a given ``seed``; the split is decided on the full file list, so a file that
@@ -21,6 +31,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import os
+import stat
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,6 +80,20 @@ def stratified_split(
     return out
 
 
+def _special_kind(path: Path) -> str:
+    """``"a FIFO"``, ``"a folder"``, ... if ``path`` exists and is not a regular file, else ``""``."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""  # missing or unreadable: the on_error policy deals with it
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 @register_dataset("folder")
 class FolderDataModule(AudioClipDataModule):
     """Single-label classification of your own audio files.
@@ -78,6 +105,7 @@ class FolderDataModule(AudioClipDataModule):
         clip_seconds: clip length (centred zero padding / cropping).
         val_fraction: per-class share for validation when there is no ``split`` column.
         test_fraction: per-class share for test when there is no ``split`` column.
+        allow_outside_paths: accept CSV paths outside the CSV's folder.
 
     ``batch_size``, ``num_workers``, ``on_error``, ``cache``, ``cache_dir``,
     ``cache_dtype``, ``train_crop``, ``seed`` and ``augment_resample`` are as for
@@ -105,6 +133,7 @@ class FolderDataModule(AudioClipDataModule):
         cache_dtype: str = "float16",
         train_crop: str = "random",
         seed: int = 0,
+        allow_outside_paths: bool = False,
         augment_resample: str | None = None,
     ) -> None:
         if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
@@ -128,6 +157,7 @@ class FolderDataModule(AudioClipDataModule):
         )
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
+        self.allow_outside_paths = allow_outside_paths
         self._rows: list[tuple[str, str, str | None]] | None = None
         self.save_hyperparameters()
 
@@ -149,25 +179,12 @@ class FolderDataModule(AudioClipDataModule):
         if self._rows is not None:
             return self._rows
         require(self.root, "audio files laid out as\n" + self.expected_layout)
+        if self.csv_path is None and not self.root.is_dir():
+            raise ValueError(f"{self.root} is a file but not a .csv file; expected a folder with "
+                             "one sub-folder per class, or a CSV with columns path,label[,split]")
         rows: list[tuple[str, str, str | None]] = []
         if self.csv_path is not None:
-            with self.csv_path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                fields = reader.fieldnames or []
-                if "path" not in fields or "label" not in fields:
-                    raise ValueError(
-                        f"{self.csv_path}: needs columns 'path' and 'label', has {fields}"
-                    )
-                for line, r in enumerate(reader, start=2):
-                    split = None
-                    if "split" in fields:
-                        split = _SPLIT_NAMES.get((r["split"] or "").strip().lower())
-                        if split is None:
-                            raise ValueError(
-                                f"{self.csv_path}:{line}: split {r['split']!r} is not one of "
-                                "train, val, test"
-                            )
-                    rows.append((r["path"], r["label"], split))
+            rows = self._csv_rows(self.csv_path)
         else:
             dirs = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
             for d in sorted(dirs):
@@ -178,8 +195,80 @@ class FolderDataModule(AudioClipDataModule):
             raise FileNotFoundError(
                 f"no audio files found under {self.root}; expected\n{self.expected_layout}"
             )
+        labels = sorted({y for _, y, _ in rows})
+        if len(labels) < 2:
+            where = self.csv_path or self.root
+            raise ValueError(f"{where}: every file has the label {labels[0]!r}; a classifier "
+                             "needs at least two classes")
         self._rows = sorted(rows)
         return self._rows
+
+    def _csv_rows(self, csv_path: Path) -> list[tuple[str, str, str | None]]:
+        """The checked rows of a ``path,label[,split]`` CSV (see the module docstring)."""
+        raw = csv_path.read_bytes()
+        if b"\x00" in raw:
+            raise ValueError(f"{csv_path}: not a text file (it holds NUL bytes); expected a CSV "
+                             "with columns path,label[,split]")
+        try:
+            text = raw.decode("utf-8-sig")  # tolerates the byte-order mark spreadsheets write
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{csv_path}: not UTF-8 text (byte {exc.start}); expected a CSV with "
+                             "columns path,label[,split]") from None
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = [h.strip() for h in next(reader, [])]
+        except csv.Error as exc:
+            raise ValueError(f"{csv_path}:1: {exc}") from None
+        if "path" not in header or "label" not in header:
+            raise ValueError(f"{csv_path}: needs columns 'path' and 'label', has {header}")
+        col = {name: i for i, name in enumerate(header)}
+        base = Path(os.path.normpath(self.root.absolute()))
+        rows: list[tuple[str, str, str | None]] = []
+        first_seen: dict[str, tuple[int, str]] = {}
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise ValueError(f"{csv_path}:{reader.line_num}: {exc}") from None
+            line = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue  # blank line
+            if len(fields) != len(header):
+                raise ValueError(f"{csv_path}:{line}: {len(fields)} fields, expected "
+                                 f"{len(header)} ({','.join(header)})")
+            path, label = fields[col["path"]].strip(), fields[col["label"]].strip()
+            if not path or not label:
+                missing = "path" if not path else f"label (path {path!r})"
+                raise ValueError(f"{csv_path}:{line}: empty {missing}")
+            split = None
+            if "split" in col:
+                split = _SPLIT_NAMES.get(fields[col["split"]].strip().lower())
+                if split is None:
+                    raise ValueError(f"{csv_path}:{line}: split {fields[col['split']]!r} is not "
+                                     "one of train, val, test")
+            full = Path(os.path.normpath(base / Path(path).expanduser()))
+            inside = full.is_relative_to(base)
+            if not inside and not self.allow_outside_paths:
+                raise ValueError(
+                    f"{csv_path}:{line}: path {path!r} is outside the CSV's folder {base}; "
+                    "move the files under it, or pass --data.allow_outside_paths true"
+                )
+            key = full.relative_to(base).as_posix() if inside else full.as_posix()
+            if key in first_seen:
+                first_line, first_label = first_seen[key]
+                labels = (f" with label {first_label!r} there and {label!r} here"
+                          if first_label != label else "")
+                raise ValueError(f"{csv_path}:{line}: {path!r} is listed again (first on line "
+                                 f"{first_line}{labels}); list every file once")
+            first_seen[key] = (line, label)
+            kind = _special_kind(full)
+            if kind:
+                raise ValueError(f"{csv_path}:{line}: {path!r} is {kind}, not a regular file; "
+                                 "expected an audio file")
+            rows.append((key, label, split))
+        return rows
 
     def _cache_name(self) -> str:
         # Different folders must not share cache entries (keys are relative paths).

@@ -196,9 +196,10 @@ def train_or_reuse(
 
 def data_module_from_checkpoint(ckpt: str | Path):
     """``(data module, run info)`` rebuilt from a ``fit`` checkpoint, set up."""
+    from wavelet_networks._checkpoint import load_checkpoint_file
     from wavelet_networks.cli.configs import import_class
 
-    info = torch.load(ckpt, map_location="cpu", weights_only=False)["wavelet_networks"]
+    info = load_checkpoint_file(ckpt)["wavelet_networks"]
     cls = import_class(info["data"]["class_path"])
     dm = cls(**dict(info["data"].get("init_args") or {}))
     dm.setup("fit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import lightning as L
@@ -76,8 +77,8 @@ class WaveformClassifier(L.LightningModule):
 
         if task not in ("multiclass", "multilabel"):
             raise ValueError(f"task must be 'multiclass' or 'multilabel', got {task!r}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {lr}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.save_hyperparameters()

@@ -34,9 +34,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from wavelet_networks.data._common import (
     ON_ERROR,
+    Draw,
     cache_subdir,
     check_choice,
     handle_broken,
+    index_and_rng,
     log,
     make_loader,
     require,
@@ -171,7 +173,8 @@ class MTATDataset(Dataset):
     """MagnaTagATune clips with multi-hot targets.
 
     ``train=True``: item ``(x, y)``, ``x`` float32 ``(1, segment_samples)``, a
-    random segment. ``train=False``: ``x`` float32 ``(eval_segments, 1,
+    random segment (drawn from the item's :class:`~wavelet_networks.data._common.Draw`
+    generator when the index is one). ``train=False``: ``x`` float32 ``(eval_segments, 1,
     segment_samples)``, consecutive segments from the clip's centre (clips
     shorter than that are centred-padded). ``y`` float32 ``(n_tags,)``.
     """
@@ -197,11 +200,16 @@ class MTATDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    @property
+    def draws_randomness(self) -> bool:
+        return self.train
+
+    def __getitem__(self, item: int | Draw) -> tuple[torch.Tensor, torch.Tensor] | None:
+        i, rng = index_and_rng(item)
         key, n = self.keys[i], self.segment_samples
         try:
             if self.train:
-                x = self.clips.random_segment(key, n, torch_seeded_rng())
+                x = self.clips.random_segment(key, n, rng or torch_seeded_rng())
             else:
                 full = fix_length(self.clips.full(key), self.eval_segments * n)
                 x = full.reshape(1, self.eval_segments, n).transpose(1, 0, 2)
