@@ -3,7 +3,8 @@
 Both checks return relative errors ``||a - b|| / ||b||`` between what the
 module computes on a transformed input and the correspondingly transformed
 output. They run in eval mode (batch-norm statistics of train mode couple all
-positions) without gradients, and restore the module's mode afterwards.
+positions) without gradients, and give the module and each of its submodules
+its own mode back afterwards.
 
 Output layouts understood: ``(batch, channels, scales, time)`` group
 features, ``(batch, channels, time)`` (scale-pooled) and ``(batch, features)``
@@ -80,13 +81,17 @@ def bandlimited_noise(
 
 @contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    was_training = module.training
+    # Every submodule gets its own mode back: module.train(flag) would set them all
+    # to the outer module's, e.g. put an eval-mode model inside a train-mode wrapper
+    # back into train mode.
+    modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 def _relative(a: Tensor, b: Tensor) -> float:

@@ -121,7 +121,7 @@ def test_interrupted_run_leaves_no_result_and_resumes(tmp_path: Path, capsys) ->
 def test_fit_without_model_trains_the_default_pair(tmp_path: Path, capsys) -> None:
     assert main(["fit", "--run_root", str(tmp_path), *TINY, "--trainer.max_epochs", "1"]) == 0
     out = capsys.readouterr().out
-    table = out[out.index("model "):]
+    table = out[out.index("\nmodel ") + 1:]
     accs = {}
     for name in ("w-small-cnn", "small-cnn"):
         r = _results(tmp_path / "acsf1" / name / "fold-none" / "seed-0")
@@ -129,6 +129,15 @@ def test_fit_without_model_trains_the_default_pair(tmp_path: Path, capsys) -> No
         assert f"{r['metrics']['test/acc']:.4f}" in table
     lines = table.splitlines()
     assert lines[1].split()[0] == "w-small-cnn" and lines[2].split()[0] == "small-cnn"
+    # Next to the test accuracy: the test set played at half and at double speed.
+    assert lines[0].split()[4:7] == ["half", "speed", "2x"]
+    from wavelet_networks.studies.scale import speed_accuracies
+
+    for line, name in zip(lines[1:3], ("w-small-cnn", "small-cnn"), strict=True):
+        r = _results(tmp_path / "acsf1" / name / "fold-none" / "seed-0")
+        speeds = speed_accuracies(r["checkpoint"])
+        assert line.split()[3:5] == [f"{speeds['0.5']:.4f}", f"{speeds['2']:.4f}"]
+    assert "played at half speed" in table
 
 
 def test_cv_reports_mean_and_std_over_folds(tmp_path: Path, capsys) -> None:

@@ -138,6 +138,21 @@ def test_checks_restore_training_mode():
     assert model.training
 
 
+@pytest.mark.parametrize("check", ["translation", "dilation"])
+def test_checks_restore_the_mode_of_every_submodule(check):
+    # An eval-mode model measured through a train-mode wrapper keeps its eval mode.
+    model = four_layer_stack().eval()
+    wrapper = nn.Sequential(model)  # a fresh module is in train mode; the model stays in eval
+    assert wrapper.training and not model.training
+    x = torch.randn(2, 1, 256)
+    if check == "translation":
+        translation_error(wrapper, x, 1)
+    else:
+        dilation_error(wrapper, x)
+    assert wrapper.training
+    assert not any(m.training for m in model.modules())
+
+
 @pytest.mark.parametrize("factor", [2, 3, 0.5])
 def test_resample_is_band_limited_interpolation(factor):
     n = 256

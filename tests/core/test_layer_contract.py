@@ -75,6 +75,13 @@ LAYERS: dict[str, Spec] = {
                           why_not="the mean over scales sees the scale that falls off the grid"),
     "GlobalPool": Spec(lambda **f: wn.nn.GlobalPool(), (2, 3, 5, 512),
                        why_not="the maximum over scales sees the scale that falls off the grid"),
+    # measured 1.2e-2 at the finest matching scale falling to 4e-3 at the fourth (stride 4 or 2)
+    "ScaleProportionalMaxPool": Spec(lambda **f: wn.nn.ScaleProportionalMaxPool(4),
+                                     (2, 3, 5, 512), dilation=2.5e-2),
+    "ScaleProportionalMaxPool overlapping": Spec(
+        lambda **f: wn.nn.ScaleProportionalMaxPool(4, 2), (2, 3, 5, 512), dilation=2.5e-2),
+    "ScaleReadout": Spec(lambda **f: wn.nn.ScaleReadout(), (2, 3, 5, 512),
+                         why_not="the scale that falls off the grid still has a small weight"),
     # a ReLU's harmonics beyond (2L - 1) times Nyquist still alias: measured 2.2e-2 at the
     # finest scale falling to 5e-3 at the fifth (a plain ReLU: 4 to 10 times more)
     "AntiAliased": Spec(lambda **f: wn.nn.AntiAliased(torch.tanh, 3), (2, 3, 5, 512),

@@ -43,8 +43,8 @@ def scale_study(root: Path) -> tuple[dict, str]:
     return json.loads((root / "scale" / "scale_study.json").read_text()), out
 
 
-def _run_dir(root: Path, model: str) -> Path:
-    return root / "runs" / "acsf1" / model / "fold-none" / "seed-0"
+def _run_dir(root: Path, model: str, top: bool = False) -> Path:
+    return (root if top else root / "runs") / "acsf1" / model / "fold-none" / "seed-0"
 
 
 def _ckpt(root: Path, model: str) -> str:
@@ -65,27 +65,69 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
     assert result["study"] == "scale" and result["dataset"] == "acsf1"
     assert result["metric"] == "accuracy"
     assert result["factors"] == FACTORS and result["seeds"] == [0] and result["epochs"] == 2
-    assert list(result["models"]) == ["w-small-cnn", "small-cnn"]
+    assert list(result["models"]) == ["w-small-cnn", "small-cnn", "small-cnn@0.5-2",
+                                      "w-small-cnn-robust@0.71-1.41"]
     keys = ["0.5", "0.71", "1", "1.41", "2"]
-    for name, r in result["models"].items():
-        assert r["family"] == ("wavelet" if name.startswith("w-") else "baseline")
+    for spec, r in result["models"].items():
+        assert r["family"] == ("wavelet" if spec.startswith("w-") else "baseline")
         assert list(r["mean"]) == keys and list(r["std"]) == keys
         assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
         assert all(v == 0.0 for v in r["std"].values())  # one seed
         assert r["per_seed"]["0"] == r["mean"]
-        run = json.loads((_run_dir(root, name) / "results.json").read_text())
+        # How often the prediction is the factor-1 one: always at factor 1 itself.
+        assert list(r["agreement_mean"]) == keys and r["agreement_mean"]["1"] == 1.0
+        assert all(0.0 <= v <= 1.0 for v in r["agreement_mean"].values())
+        name, _, augment = spec.partition("@")  # NAME@LO-HI: trained with augmentation
+        lo_hi = [float(v) for v in augment.split("-")] if augment else None
+        assert r["augment_resample"] == lo_hi
+        run_dir = (_run_dir(root / "runs" / f"augment-{augment}", name, top=True) if augment
+                   else _run_dir(root, spec))
+        run = json.loads((run_dir / "results.json").read_text())
         assert r["params"] == run["params"]
+        assert run["config"]["data"]["init_args"]["augment_resample"] == (
+            augment.replace("-", ",") if augment else None)
         # Factor 1 is the plain test set: the study's accuracy is the fit engine's.
         assert r["mean"]["1"] == pytest.approx(run["metrics"]["test/acc"], abs=1e-9)
     assert result["machine"]["cores"] >= 1 and result["command"].startswith("wavelet-networks")
     assert (root / "scale" / "scale_study.png").read_bytes()[:8] == PNG
     md = (root / "scale" / "scale_study.md").read_text()
     assert md.startswith("| factor | w-small-cnn (") and md.count("\n| ") == 5  # 5 factor rows
+    assert "predicted as at factor 1" in md
     # Progress and the table on stdout.
-    assert "[1/2] w-small-cnn, seed 0: training at factor 1" in out
+    assert "[1/4] w-small-cnn, seed 0: training at factor 1" in out
+    assert "[3/4] small-cnn@0.5-2, seed 0: training at factor 1" in out
     assert "epoch 2/2" in out
     table = out[out.index("test accuracy on acsf1"):]
     assert f"{result['models']['small-cnn']['mean']['2']:.3f}" in table.splitlines()[-2]
+
+
+def test_scale_study_merges_studies_over_other_seeds(root: Path, scale_study, capsys) -> None:
+    result, _ = scale_study
+    other = json.loads(json.dumps(result))  # the same study as if run with seed 1
+    other["seeds"] = [1]
+    for r in other["models"].values():
+        for label in ("per_seed", "agreement_per_seed"):
+            r[label] = {"1": {k: v / 2 for k, v in r[label]["0"].items()}}
+    (root / "seed-1").mkdir()
+    (root / "seed-1" / "scale_study.json").write_text(json.dumps(other))
+    code, _ = _run("scale-study", "--merge", f"{root / 'scale'},{root / 'seed-1'}",
+                   "--out", str(root / "merged"))
+    assert code == 0
+    merged = json.loads((root / "merged" / "scale_study.json").read_text())
+    assert merged["seeds"] == [0, 1] and list(merged["models"]) == list(result["models"])
+    for spec, r in merged["models"].items():
+        acc = result["models"][spec]["per_seed"]["0"]
+        for k, v in acc.items():
+            assert r["mean"][k] == pytest.approx(0.75 * v)
+            assert r["std"][k] == pytest.approx(abs(v - v / 2) / 2**0.5)
+        assert r["agreement_per_seed"]["1"]["1"] == 0.5
+    assert "± " in (root / "merged" / "scale_study.md").read_text()
+    capsys.readouterr()
+    code = main(["scale-study", "--merge", f"{root / 'scale'},{root / 'scale'}",
+                 "--out", str(root / "merged2")])
+    _one_line_error(capsys, code, "--merge", "seed 0 is in more than one study")
+    code = main(["scale-study", "--merge", str(root / "missing"), "--out", str(root / "m3")])
+    _one_line_error(capsys, code, "--merge", "no scale_study.json", "missing")
 
 
 def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) -> None:
@@ -210,6 +252,8 @@ def test_study_option_errors_are_one_line(capsys, tmp_path: Path) -> None:
     _one_line_error(capsys, code, "--factors")
     code = main(["scale-study", "--models", "w-small-cnn,no-such-net", "--out", str(tmp_path)])
     _one_line_error(capsys, code, "unknown model")
+    code = main(["scale-study", "--models", "small-cnn@2-0.5", "--out", str(tmp_path)])
+    _one_line_error(capsys, code, "--models", "NAME@LO-HI")
     code = main(["scale-study", "--seeds", "a,b"])
     _one_line_error(capsys, code, "--seeds")
     code = main(["compare", "--bogus", "1"])
@@ -231,7 +275,8 @@ def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> 
     )
     common = ["--config", str(config), "--seeds", "0", "--run_root", str(tmp_path / "runs"),
               "--model.model_overrides", "{channels: [4, 4, 4]}", "--progress_every", "0"]
-    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--out",
+    pair = ["--models", "w-small-cnn,small-cnn"]
+    code, out = _run("scale-study", *common, *pair, "--factors", "0.5,1,2", "--out",
                      str(tmp_path / "scale"))
     assert code == 0, out
     result = json.loads((tmp_path / "scale" / "scale_study.json").read_text())
@@ -240,7 +285,8 @@ def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> 
         assert list(r["mean"]) == ["0.5", "1", "2"]
         assert all(0.0 <= v <= 1.0 for v in r["mean"].values())
     # The same runs, tested at the resampled lengths (no crop or padding).
-    code, out = _run("scale-study", *common, "--factors", "0.5,1,2", "--length", "resampled",
+    code, out = _run("scale-study", *common, *pair, "--factors", "0.5,1,2", "--length",
+                     "resampled",
                      "--out", str(tmp_path / "scale2"))
     assert code == 0, out
     assert out.count("re-using the finished run") == 2
@@ -254,3 +300,13 @@ def test_studies_run_on_any_configured_data_set(tmp_path: Path, monkeypatch) -> 
     assert result["dataset"] == "toysines"
     assert result["models"]["minirocket"]["params"] == 84 + 1  # binary ridge: one weight row
     assert 0.0 <= result["models"]["minirocket"]["acc"]["mean"] <= 1.0
+
+
+def test_speeds_are_resampling_factors_at_the_new_length(root: Path, scale_study) -> None:
+    from wavelet_networks.studies.scale import evaluate_resampled, speed_accuracies
+
+    ckpt = _ckpt(root, "small-cnn")
+    speeds = speed_accuracies(ckpt)
+    # Half speed stretches every series to twice its length; double speed compresses it.
+    stretched = evaluate_resampled(ckpt, [2.0, 0.5], keep_length=False)
+    assert speeds == {"0.5": stretched["2"], "2": stretched["0.5"]}

@@ -728,7 +728,9 @@ def fit_command(args: list[str]) -> int:
     for name in DEFAULT_PAIR:
         rows.append(run_fit(_with_default_config(["--model.model_name", name, *args])))
     if _rank_zero() and not any(r.get("fast_dev_run") for r in rows):
-        print(format_comparison(rows))
+        from wavelet_networks.studies.scale import speed_accuracies
+
+        print(format_comparison(rows, [speed_accuracies(r["checkpoint"]) for r in rows]))
     return 0
 
 
@@ -747,14 +749,28 @@ def _one_thread_unless_set() -> None:
         torch.set_num_threads(1)
 
 
-def format_comparison(rows: list[dict[str, Any]]) -> str:
-    """Side-by-side table of finished runs (model, params, test accuracy, wall time)."""
-    lines = [f"{'model':<14} {'params':>9} {'test acc':>9} {'best epoch':>10} {'time (s)':>9}"]
-    for r in rows:
+def format_comparison(
+    rows: list[dict[str, Any]], speeds: list[dict[str, float]] | None = None
+) -> str:
+    """Side-by-side table of finished runs (model, params, test accuracy, wall time).
+
+    ``speeds``: per row, the test accuracy with the test set played at half
+    and at double speed (:func:`wavelet_networks.studies.scale.speed_accuracies`,
+    keys "0.5" and "2"), shown next to the test accuracy.
+    """
+    speed_head = f" {'half speed':>10} {'2x speed':>9}" if speeds else ""
+    lines = [f"{'model':<14} {'params':>9} {'test acc':>9}{speed_head} {'best epoch':>10} "
+             f"{'time (s)':>9}"]
+    for i, r in enumerate(rows):
         acc = r["metrics"].get("test/acc", r["metrics"].get("test/roc_auc", math.nan))
-        lines.append(f"{r['model']:<14} {r['params']:>9,} {acc:>9.4f} "
+        speed = f" {speeds[i]['0.5']:>10.4f} {speeds[i]['2']:>9.4f}" if speeds else ""
+        lines.append(f"{r['model']:<14} {r['params']:>9,} {acc:>9.4f}{speed} "
                      f"{r['best_epoch'] if r['best_epoch'] is not None else '-':>10} "
                      f"{r['times_s']['total']:>9.1f}")
+    if speeds:
+        lines.append("half speed / 2x speed: test accuracy with every test series played at "
+                     "half speed (stretched to twice its length) and at double speed (compressed "
+                     "to half)")
     return "\n".join(lines)
 
 

@@ -21,14 +21,16 @@ intra-op thread unless OMP_NUM_THREADS is set, as `wavelet-networks fit` does.
 """
 
 SCALE_DESCRIPTION = """\
-Does scale equivariance pay? Train a wavelet network and its baseline at the
-original time scale of a data set (default: w-small-cnn and small-cnn on the
-embedded ACSF1 data, packaged config `default`), then test both on the test
-set resampled by each factor (band-limited resampling, wn.testing.resample;
->1 stretches, <1 compresses; back to the original length by centred crop or
-zero padding). Prints the accuracy per factor and model and writes
-scale_study.json, scale_study.md and scale_study.png (accuracy against factor,
-log axis) to --out.
+Does scale equivariance pay? Train networks at the original time scale of a
+data set (default: w-small-cnn, its CNN twin small-cnn, small-cnn trained with
+resampling augmentation over [0.5, 2], and the scale-robust w-small-cnn-robust
+trained with resampling augmentation over [0.71, 1.41], on the embedded ACSF1 data, packaged config `default`; `--config forda` for
+FordA), then test them on the test set resampled by each factor (band-limited
+resampling, wn.testing.resample; >1 stretches, <1 compresses; back to the
+original length by centred crop or zero padding, or --length resampled).
+Prints the accuracy per factor and model, and how often the prediction equals
+the factor-1 prediction, and writes scale_study.json, scale_study.md and
+scale_study.png (accuracy against factor, log axis) to --out.
 """ + COMMON_EPILOG_NOTE
 
 COMPARE_DESCRIPTION = """\
@@ -105,8 +107,9 @@ def _forwarded(extra: list[str], prog: str) -> list[str]:
 
 
 def _threads_for(config: str) -> None:
-    """The packaged default config trains tiny models: one intra-op thread, as ``fit`` does."""
-    if config in ("default", "default.yaml"):
+    """The packaged default and FordA configs train tiny models: one intra-op thread, as
+    ``fit`` does."""
+    if config in ("default", "default.yaml", "forda", "forda.yaml"):
         from wavelet_networks.cli.fit import _one_thread_unless_set
 
         _one_thread_unless_set()
@@ -117,12 +120,30 @@ def _check_epochs(epochs: int | None) -> None:
         raise CLIError(f"--epochs must be >= 1, got {epochs}")
 
 
+def _read_study(folder: str) -> dict:
+    """The ``scale_study.json`` of a study's output folder (a CLIError naming what is wrong)."""
+    import json
+    from pathlib import Path
+
+    path = Path(folder.strip()) / "scale_study.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CLIError(f"--merge: no scale_study.json in {folder.strip()!r}") from None
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--merge: {path} is not valid JSON: {exc}") from None
+
+
 def scale_study_command(args: list[str]) -> int:
     """``wavelet-networks scale-study [options]``."""
     from wavelet_networks.studies.scale import (
         DEFAULT_FACTORS,
+        DEFAULT_MODELS,
         format_scale_table,
+        merge_scale_studies,
+        parse_model_spec,
         run_scale_study,
+        write_scale_study,
     )
 
     p = ArgumentParser(
@@ -132,8 +153,9 @@ def scale_study_command(args: list[str]) -> int:
         "  wavelet-networks scale-study --config urbansound8k_w-m11 --models w-m11,m11 "
         "--data.root /data/UrbanSound8K",
     )
-    p.add_argument("--models", default="w-small-cnn,small-cnn",
-                   help="comma-separated registry names (default: w-small-cnn,small-cnn)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help="comma-separated registry names; NAME@LO-HI trains NAME with "
+                   "--data.augment_resample LO,HI (default: " + ",".join(DEFAULT_MODELS) + ")")
     p.add_argument("--factors", default=",".join(f"{f:g}" for f in DEFAULT_FACTORS),
                    help="test-set resampling factors (default: 0.5,0.71,1,1.41,2)")
     p.add_argument("--length", choices=("same", "resampled"), default="same",
@@ -141,13 +163,33 @@ def scale_study_command(args: list[str]) -> int:
                    "length (default); resampled: keep their new length, which separates the "
                    "change of scale from the loss of content (only for models that pool over "
                    "time, e.g. small-cnn and the M-nets, not for fixed-window heads)")
+    p.add_argument("--merge", default=None, metavar="DIRS",
+                   help="comma-separated output folders of studies over other seeds (same data, "
+                   "models and factors): write their pooled table, JSON and plot to --out "
+                   "instead of training")
     _common(p, "studies/scale")
     ns, extra = p.parse_known_args(args)
+    if ns.merge is not None:
+        try:
+            result = merge_scale_studies([_read_study(d) for d in ns.merge.split(",")
+                                          if d.strip()])
+        except ValueError as exc:
+            raise CLIError(f"--merge: {exc}") from None
+        result["command"] = shlex.join(["wavelet-networks", "scale-study", *args])
+        write_scale_study(result, ns.out)
+        print(format_scale_table(result))
+        print(f"wrote {ns.out}/scale_study.json, scale_study.md and scale_study.png")
+        return 0
     fit_args = _forwarded(extra, "scale-study")
     _check_epochs(ns.epochs)
     models = [m.strip() for m in ns.models.split(",") if m.strip()]
     if not models:
         raise CLIError("--models: no model given")
+    for spec in models:
+        try:
+            parse_model_spec(spec)
+        except ValueError as exc:
+            raise CLIError(f"--models: {exc}") from None
     _threads_for(ns.config)
     result = run_scale_study(
         models=models, factors=_floats(ns.factors), seeds=_ints(ns.seeds, "seeds"),

@@ -388,8 +388,9 @@ class AudioClipDataModule(WaveformDataModule):
         cache_dtype: str,
         train_crop: str,
         seed: int,
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(augment_resample)
         check_choice("on_error", on_error, ON_ERROR)
         check_choice("cache", cache, CACHE_MODES)
         check_choice("cache_dtype", cache_dtype, ("float16", "float32"))

@@ -76,6 +76,8 @@ class ACSF1DataModule(WaveformDataModule):
         num_workers: DataLoader worker processes.
         limit_per_class: keep only this many series per class in every split
             (tiny runs for tests); ``None`` keeps all.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     task = "multiclass"
@@ -97,8 +99,9 @@ class ACSF1DataModule(WaveformDataModule):
         split_seed: int = 0,
         num_workers: int = 0,
         limit_per_class: int | None = None,
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(augment_resample)
         if root is not None:
             folder = Path(root).expanduser()
             if not folder.is_dir():

@@ -181,8 +181,9 @@ class SeriesDataModule(WaveformDataModule):
         split_seed: int = 0,
         num_workers: int = 0,
         normalize: Normalize = "per-series",
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(augment_resample)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
@@ -340,6 +341,8 @@ class ArrayDataModule(SeriesDataModule):
         split_seed: seed of the stratified splits.
         num_workers: DataLoader worker processes.
         normalize: ``"per-series"`` (z-score every channel of every series) or ``"none"``.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     description = (
@@ -360,9 +363,10 @@ class ArrayDataModule(SeriesDataModule):
         split_seed: int = 0,
         num_workers: int = 0,
         normalize: Normalize = "per-series",
+        augment_resample: str | None = None,
     ) -> None:
         super().__init__(batch_size, val_fraction, test_fraction, split_seed, num_workers,
-                         normalize)
+                         normalize, augment_resample)
         self.root = None if root is None else Path(root).expanduser()
         if self.root is not None and not self.root.exists():
             raise FileNotFoundError(

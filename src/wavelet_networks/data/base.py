@@ -13,13 +13,16 @@ A data module yields batches ``(x, y)``:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["DATASETS", "WaveformDataModule", "register_dataset"]
+__all__ = ["DATASETS", "WaveformDataModule", "parse_resample_range", "register_dataset",
+           "resample_batch"]
 
 DATASETS: dict[str, type[WaveformDataModule]] = {}
 
@@ -44,6 +47,16 @@ class WaveformDataModule(L.LightningDataModule):
     ``_loader(split, shuffle)``, from which the base class derives Lightning's
     ``train_dataloader``, ``val_dataloader`` and ``test_dataloader``.
 
+    Resampling augmentation (``augment_resample="LO,HI"``, every data module's
+    ``--data.augment_resample`` option): every training batch is played at a
+    random speed, ``x(t) -> x(t / f)`` with ``f`` log-uniform in ``[LO, HI]``
+    (band-limited, :func:`wavelet_networks.testing.resample`; one ``f`` per
+    batch), and keeps its new length ``round(time * f)``, so the model must
+    accept any length (models that pool over time do). Data sets that
+    normalise every series on their own (``normalization = "per-series"``)
+    normalise the resampled series again. Validation and test batches are
+    never resampled.
+
     Attributes:
         name: registry name (set by :func:`register_dataset`).
         task: ``"multiclass"`` or ``"multilabel"``.
@@ -55,6 +68,22 @@ class WaveformDataModule(L.LightningDataModule):
     task: ClassVar[str] = "multiclass"
     description: ClassVar[str] = ""
     expected_layout: ClassVar[str] = ""
+
+    def __init__(self, augment_resample: str | None = None) -> None:
+        super().__init__()
+        self.augment_resample = augment_resample
+        self._resample_range = parse_resample_range(augment_resample)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Resample training batches (``augment_resample``); other batches pass unchanged."""
+        trainer = self.trainer
+        if self._resample_range is None or batch is None or trainer is None or not trainer.training:
+            return batch
+        x, *rest = batch
+        lo, hi = self._resample_range
+        factor = math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * torch.rand(()).item())
+        return (resample_batch(x, factor, getattr(self, "normalization", None) == "per-series"),
+                *rest)
 
     @property
     def num_classes(self) -> int:
@@ -116,3 +145,36 @@ class WaveformDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def parse_resample_range(spec: str | None) -> tuple[float, float] | None:
+    """``"LO,HI"`` (``0 < LO <= HI``) as ``(LO, HI)``; ``None`` or ``""`` as ``None``."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    parts = str(spec).split(",") if isinstance(spec, str) else list(spec)
+    try:
+        lo, hi = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"augment_resample must be 'LO,HI' (two speed factors, e.g. '0.71,1.41'), got {spec!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise ValueError(f"augment_resample needs 0 < LO <= HI (finite), got {spec!r}")
+    return lo, hi
+
+
+def resample_batch(x: torch.Tensor, factor: float, per_series_norm: bool = False) -> torch.Tensor:
+    """``x`` (``(..., time)``) resampled by ``factor`` to ``round(time * factor)`` samples.
+
+    Band-limited (:func:`wavelet_networks.testing.resample`, in float64), then,
+    with ``per_series_norm``, every series z-scored again (a constant one stays zero).
+    """
+    from wavelet_networks.testing import resample
+
+    if factor == 1:
+        return x
+    y = resample(x.double(), factor)
+    if per_series_norm:
+        std = y.std(dim=-1, keepdim=True, unbiased=False)
+        y = (y - y.mean(dim=-1, keepdim=True)) / torch.where(std < 1e-8, 1.0, std)
+    return y.to(x.dtype)

@@ -194,6 +194,8 @@ class CWRUDataModule(WaveformDataModule):
         num_workers: DataLoader worker processes (0: load in the main process).
         on_error: ``"skip"`` (warn naming each unreadable file, drop it) or ``"raise"``.
         seed: seeds shuffling.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     description = "CWRU bearing faults: 12 kHz drive-end vibration, 10 classes (normal + 9 faults)"
@@ -224,8 +226,9 @@ class CWRUDataModule(WaveformDataModule):
         num_workers: int = 0,
         on_error: str = "skip",
         seed: int = 0,
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(augment_resample)
         check_choice("on_error", on_error, ON_ERROR)
         check_choice("split", split, ("load", "time"))
         self.channels = tuple(c.strip().upper() for c in re.split(r"[,+ ]+", channels) if c)

@@ -108,7 +108,7 @@ class FolderDataModule(AudioClipDataModule):
         allow_outside_paths: accept CSV paths outside the CSV's folder.
 
     ``batch_size``, ``num_workers``, ``on_error``, ``cache``, ``cache_dir``,
-    ``cache_dtype``, ``train_crop`` and ``seed`` are as for
+    ``cache_dtype``, ``train_crop``, ``seed`` and ``augment_resample`` are as for
     :class:`~wavelet_networks.data.urbansound8k.UrbanSound8KDataModule`.
     """
 
@@ -134,6 +134,7 @@ class FolderDataModule(AudioClipDataModule):
         train_crop: str = "random",
         seed: int = 0,
         allow_outside_paths: bool = False,
+        augment_resample: str | None = None,
     ) -> None:
         if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
             raise ValueError("val_fraction and test_fraction must be >= 0 and sum to < 1")
@@ -152,6 +153,7 @@ class FolderDataModule(AudioClipDataModule):
             cache_dtype=cache_dtype,
             train_crop=train_crop,
             seed=seed,
+            augment_resample=augment_resample,
         )
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

@@ -259,6 +259,8 @@ class UCRDataModule(SeriesDataModule):
         missing: ``"raise"`` or ``"interpolate"`` (linear interpolation over time).
         limit_per_class: keep only the first this many series of every class in
             the train and test files (tiny runs for tests); ``None`` keeps all.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     description = (
@@ -285,8 +287,10 @@ class UCRDataModule(SeriesDataModule):
         unequal_length: UnequalLength = "raise",
         missing: Missing = "raise",
         limit_per_class: int | None = None,
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__(batch_size, val_fraction, 0.2, split_seed, num_workers, normalize)
+        super().__init__(batch_size, val_fraction, 0.2, split_seed, num_workers, normalize,
+                         augment_resample)
         if unequal_length not in ("raise", "pad"):
             raise ValueError(f"unequal_length must be 'raise' or 'pad', got {unequal_length!r}")
         if missing not in ("raise", "interpolate"):

@@ -95,6 +95,8 @@ class UrbanSound8KDataModule(AudioClipDataModule):
             than ``clip_seconds`` (UrbanSound8K clips are at most 4 s, so this
             matters only for shorter ``clip_seconds``).
         seed: seeds shuffling and the ``val_fraction`` split.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     description = "UrbanSound8K: 8732 urban sound clips (<= 4 s), 10 classes, 10 predefined folds"
@@ -124,6 +126,7 @@ class UrbanSound8KDataModule(AudioClipDataModule):
         cache_dtype: str = "float16",
         train_crop: str = "center",
         seed: int = 0,
+        augment_resample: str | None = None,
     ) -> None:
         super().__init__(
             root=root,
@@ -137,6 +140,7 @@ class UrbanSound8KDataModule(AudioClipDataModule):
             cache_dtype=cache_dtype,
             train_crop=train_crop,
             seed=seed,
+            augment_resample=augment_resample,
         )
         check_choice("protocol", protocol, ("cv", "paper"))
         if protocol == "paper" and fold != 10:

@@ -22,6 +22,8 @@ __all__ = [
     "lifting_conv_max_pool1d",
     "lifting_stem",
     "scale_pool",
+    "scale_proportional_max_pool",
+    "scale_readout",
     "time_avg_pool",
     "time_max_pool",
 ]
@@ -36,6 +38,9 @@ lifting_conv_max_pool1d = Operation(ref.lifting_conv_max_pool1d, ref.check_lifti
 batch_norm_relu_pool = Operation(ref.batch_norm_relu_pool, ref.check_norm_pool)
 lifting_stem = Operation(ref.lifting_stem, ref.check_stem)
 antialiased_activation = Operation(ref.antialiased_activation, ref.check_antialiased_activation)
+scale_proportional_max_pool = Operation(ref.scale_proportional_max_pool,
+                                        ref.check_scale_proportional_pool)
+scale_readout = Operation(ref.scale_readout)
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
@@ -50,6 +55,8 @@ OPERATIONS: dict[str, Operation] = {
         batch_norm_relu_pool,
         lifting_stem,
         antialiased_activation,
+        scale_proportional_max_pool,
+        scale_readout,
     )
 }
 """Every operation by name."""

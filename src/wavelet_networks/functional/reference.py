@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_BETA",
     "METHODS",
     "PADDINGS",
+    "READOUT_SCALE_MODES",
     "SCALE_BOUNDARIES",
     "antialiased_activation",
     "batch_norm_relu_pool",
@@ -64,6 +65,10 @@ __all__ = [
     "lifting_stem",
     "lowpass_filter",
     "scale_pool",
+    "scale_pool_halfwidths",
+    "scale_proportional_max_pool",
+    "scale_readout",
+    "scale_readout_weights",
     "smooth",
     "spline_kernel",
     "time_avg_pool",
@@ -315,6 +320,91 @@ def global_pool(x: Tensor, time: str = "mean", scale: str = "max") -> Tensor:
     check_choice(time, "time", ("max", "mean"))
     x = x.amax(dim=3) if time == "max" else x.mean(dim=3)
     return scale_pool(x.unsqueeze(-1), scale).squeeze(-1)
+
+
+
+# --------------------------------------------------------------------------- pooling in proportion to scale
+READOUT_SCALE_MODES = ("mean", "max", "taper")
+"""Weights over scales of :func:`scale_readout`."""
+
+
+def scale_pool_halfwidths(num_scales: int, kernel_size: int, base: float = 2.0) -> list[int]:
+    """Half-widths ``h_j = floor(kernel_size * base**j / 2)`` of the windows of
+    :func:`scale_proportional_max_pool`, one per scale."""
+    check_positive_int(num_scales, "num_scales")
+    check_positive_int(kernel_size, "kernel_size")
+    return [math.floor(kernel_size * base**j / 2 + 1e-9) for j in range(num_scales)]
+
+
+def scale_proportional_max_pool(x: Tensor, kernel_size: int, stride: int | None = None,
+                                base: float = 2.0) -> Tensor:  # fmt: skip
+    r"""Max pool over time whose window grows with the scale: the dilation-equivariant pool.
+
+    .. math:: y[b, c, j, n] = \max_{|\tau - n r| \le h_j} x[b, c, j, \tau],
+        \qquad h_j = \lfloor \text{kernel\_size}\cdot\text{base}^j / 2 \rfloor
+
+    with stride ``r`` (default ``kernel_size``), the same at every scale: the
+    window of scale ``j`` holds ``2 h_j + 1`` samples centred on ``n r``
+    (clipped at the borders: samples outside do not count). A pool with the
+    same window at every scale breaks dilation equivariance: under a dilation
+    by ``base`` the features of scale ``j`` move to scale ``j + 1`` stretched
+    by ``base`` in time, where a fixed window covers ``1 / base`` as much of
+    the signal's own time. Here, for an integer base and an even
+    ``kernel_size * base**j``, the window of scale ``j + 1`` is the window of
+    scale ``j`` stretched by ``base`` about its centre, so ``y`` of a dilated
+    input is ``y`` shifted by one scale and stretched by ``base`` (up to the
+    resampling of the features themselves). Output sample ``n`` sits at input
+    time ``n r`` (a plain max pool's at ``n r + (r - 1) / 2``), so a dilation
+    by ``base = r`` maps output samples onto output samples.
+
+    ``(batch, channels, scales, time) -> (batch, channels, scales, ceil(time / r))``.
+    A NaN wins its window; the gradient of a window goes to its maximum.
+    """
+    check_scale_proportional_pool(x, kernel_size, stride, base)
+    stride = kernel_size if stride is None else stride
+    halfwidths = scale_pool_halfwidths(x.shape[2], kernel_size, base)
+    return torch.stack([F.max_pool1d(x[:, :, j], 2 * h + 1, stride, h)
+                        for j, h in enumerate(halfwidths)], dim=2)  # fmt: skip
+
+
+def scale_readout_weights(num_scales: int, mode: str = "taper", dtype: torch.dtype | None = None,
+                          device: torch.device | str | None = None) -> Tensor:  # fmt: skip
+    r"""The weights over scales of :func:`scale_readout` (``mode`` "mean" or "taper"); sum 1.
+
+    "taper": :math:`w_j \propto \sin^2(\pi (j + 1) / (S + 1))`, a Hann window
+    that is zero one step beyond each end of the grid; "mean": ``1 / S``.
+    """
+    check_positive_int(num_scales, "num_scales")
+    check_choice(mode, "mode", ("mean", "taper"))
+    dtype = dtype or torch.get_default_dtype()
+    if mode == "mean":
+        return torch.full((num_scales,), 1.0 / num_scales, dtype=dtype, device=device)
+    j = torch.arange(1, num_scales + 1, dtype=torch.float64)
+    w = torch.sin(math.pi * j / (num_scales + 1)) ** 2
+    return (w / w.sum()).to(dtype=dtype, device=device)
+
+
+def scale_readout(x: Tensor, scale: str = "taper") -> Tensor:
+    r"""Mean over time, then a weighted pool over scales: ``(B, C, S, T) -> (B, C)``.
+
+    .. math:: y_c = \sum_j w_j\, \frac1T \sum_t x_c(t, s_j)
+
+    A dilation of the input by the grid's base shifts the scale axis by one
+    step: one scale falls off one end of the grid and an unseen one comes in
+    at the other. With ``scale="mean"`` (``w_j = 1/S``) the readout changes by
+    ``(x_new - x_lost) / S``; ``scale="taper"`` (:func:`scale_readout_weights`)
+    gives the two end scales small weights, so the new and the lost scale (and
+    the finest scale's aliasing) count little, while a feature that varies
+    over the whole scale axis moves either readout alike. ``scale="max"`` is
+    the paper's head (``max_j``), invariant only while no channel peaks at an
+    end scale.
+    """
+    check_group(x)
+    check_choice(scale, "scale", READOUT_SCALE_MODES)
+    h = x.mean(dim=3)
+    if scale == "max":
+        return h.amax(dim=2)
+    return h @ scale_readout_weights(x.shape[2], scale, dtype=h.dtype, device=h.device)
 
 
 # --------------------------------------------------------------------------- layer sequences
@@ -654,6 +744,15 @@ def check_time_pool(x: Tensor, kernel_size: int, stride: int | None = None,
     if stride is not None:
         check_positive_int(stride, "stride")
     check_positive_int(padding, "padding", minimum=0)
+
+
+def check_scale_proportional_pool(x: Tensor, kernel_size: int, stride: int | None = None,
+                                  base: float = 2.0) -> None:  # fmt: skip
+    check_group(x)
+    check_positive_int(kernel_size, "kernel_size")
+    if stride is not None:
+        check_positive_int(stride, "stride")
+    check_base(base)
 
 
 def check_norm_pool(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

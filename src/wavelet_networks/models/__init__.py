@@ -7,7 +7,7 @@ or convert once with :func:`convert_paper_state_dict` /
 """
 
 # Importing the model modules registers their models.
-from wavelet_networks.models import abdoli, mnets, samplecnn, small  # noqa: F401
+from wavelet_networks.models import abdoli, mnets, robust, samplecnn, small  # noqa: F401
 from wavelet_networks.models.paper import (
     PaperLayoutError,
     convert_paper_checkpoints,

@@ -8,6 +8,8 @@ from wavelet_networks.nn.pooling import (
     GlobalPool,
     ScaleMaxPool,
     ScaleMeanPool,
+    ScaleProportionalMaxPool,
+    ScaleReadout,
     TimeAvgPool,
     TimeMaxPool,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "LiftingStem",
     "ScaleMaxPool",
     "ScaleMeanPool",
+    "ScaleProportionalMaxPool",
+    "ScaleReadout",
     "TimeAvgPool",
     "TimeMaxPool",
 ]

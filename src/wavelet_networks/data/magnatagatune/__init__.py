@@ -247,6 +247,8 @@ class MagnaTagATuneDataModule(WaveformDataModule):
             ``"raise"``.
         cache_dtype: ``"float16"`` or ``"float32"``.
         seed: seeds shuffling.
+        augment_resample: "LO,HI": play every training batch at a random speed in
+            [LO, HI] (see :class:`~wavelet_networks.data.WaveformDataModule`).
     """
 
     task = "multilabel"
@@ -273,8 +275,9 @@ class MagnaTagATuneDataModule(WaveformDataModule):
         on_error: str = "skip",
         cache_dtype: str = "float16",
         seed: int = 0,
+        augment_resample: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(augment_resample)
         check_choice("on_error", on_error, ON_ERROR)
         check_choice("cache_dtype", cache_dtype, ("float16", "float32"))
         if n_tags < 1 or segment_samples < 1 or eval_segments < 1:
