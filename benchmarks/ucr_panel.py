@@ -65,8 +65,8 @@ DEFAULT_DATASETS = (
 
 #: The panel measured on the 2-core CPU VM (``--datasets cpu``). Chosen for CPU
 #: cost before any result was seen: UCR sets readable offline, no missing
-#: values, series of >= 64 samples (the small models' minimum), training cost
-#: ``train series x length`` <= 150,000 samples per epoch (which drops
+#: values, series of >= 64 samples (four time steps after the small models' two
+#: pools of 4), training cost ``train series x length`` <= 150,000 samples per epoch (which drops
 #: Earthquakes, Computers, FordA/B, EOG*, ElectricDevices), spread over lengths
 #: (96 to 1639) and domains.
 CPU_DATASETS = (

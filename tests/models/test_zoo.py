@@ -226,3 +226,15 @@ def test_multichannel_input(name):
     model = build(name, 4, in_channels=2, **({"channels": 4} if name.startswith("w-") else {}))
     x = torch.randn(2, 2, model.min_length)
     assert model(x).shape == (2, 4)
+
+
+@pytest.mark.parametrize("name", ["small-cnn", "w-small-cnn"])
+def test_small_models_name_their_shortest_input(name):
+    """``min_length`` is exact: the layers run there and fail one sample below, where the
+    model's own check names the length instead."""
+    model = build(name, 3).eval()
+    lo = model.min_length
+    assert model(torch.randn(2, 1, lo)).shape == (2, 3)
+    assert _features_time(model, lo - 1) is None
+    with pytest.raises(ValueError, match=f"too short: {lo - 1} samples.*at least {lo}"):
+        model(torch.randn(2, 1, lo - 1))

@@ -4,8 +4,9 @@
 built from the public :mod:`wavelet_networks.nn` layers: a lifting layer over
 dyadic scales, group convolutions, batch norm over (scales, time), then the
 invariant head of the paper (mean over time, max over scales). Both take
-``(batch, in_channels, time)`` of any length >= 64 and return logits
-``(batch, num_classes)``. Their parameter counts (10 classes, one input
+``(batch, in_channels, time)`` of any length from ``pool**2`` samples on
+(``model.min_length``: the two time pools must leave one step) and return
+logits ``(batch, num_classes)``. Their parameter counts (10 classes, one input
 channel) differ by less than 5% (checked by the tests).
 """
 
@@ -21,10 +22,15 @@ __all__ = ["SmallCNN", "WSmallCNN"]
 _PAPER = "this project: small default models for ACSF1 (not from the paper)"
 
 
-def _check_input(x: torch.Tensor, in_channels: int) -> None:
+def _check_input(x: torch.Tensor, in_channels: int, min_length: int) -> None:
     if x.dim() != 3 or x.shape[1] != in_channels:
         raise ValueError(
             f"expected input of shape (batch, {in_channels}, time), got {tuple(x.shape)}"
+        )
+    if x.shape[-1] < min_length:
+        raise ValueError(
+            f"input is too short: {x.shape[-1]} samples, the model's two time pools need at "
+            f"least {min_length} (shape {tuple(x.shape)})"
         )
 
 
@@ -51,6 +57,7 @@ class SmallCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
+        self.min_length = pool * pool
         layers: list[nn.Module] = []
         c_in = in_channels
         for i, (c, k) in enumerate(zip(channels, kernel_sizes, strict=True)):
@@ -63,7 +70,7 @@ class SmallCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels)
+        _check_input(x, self.in_channels, self.min_length)
         return self.head(self.features(x).mean(dim=-1))
 
 
@@ -105,6 +112,7 @@ class WSmallCNN(nn.Module):
                 f"num_scales ({num_scales}) must be >= scale_kernel_size ({scale_kernel_size})"
             )
         self.in_channels = in_channels
+        self.min_length = pool * pool
         c1, c2, c3 = channels
         k1, k2, k3 = kernel_sizes
         self.features = nn.Sequential(
@@ -123,7 +131,7 @@ class WSmallCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels)
+        _check_input(x, self.in_channels, self.min_length)
         h = self.features(x)  # (batch, C, scales, time)
         return self.head(h.mean(dim=-1).amax(dim=-1))
 
