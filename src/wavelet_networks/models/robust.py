@@ -44,6 +44,7 @@ from wavelet_networks.functional import READOUT_SCALE_MODES, scale_readout_weigh
 from wavelet_networks.models._base import ZooModel, init_he_uniform
 from wavelet_networks.models.mnets import EPS, INPUT_LENGTH, PLANS, RES_BLOCKS, SAMPLE_RATE
 from wavelet_networks.models.registry import ModelCard, register
+from wavelet_networks.models.small import _check_input
 from wavelet_networks.nn import ScaleProportionalMaxPool
 from wavelet_networks.nn.module import _walk
 
@@ -84,6 +85,12 @@ class ScaleRobustMixin:
     oversample: int
     readout: str
     subtract_empty: bool
+
+    def _set_readout_options(self, readout: str, cosets: int, oversample: int,
+                             subtract_empty: bool) -> None:
+        _check_options(cosets, oversample, readout)
+        self.cosets, self.oversample, self.readout = cosets, oversample, readout
+        self.subtract_empty = bool(subtract_empty)
 
     def readout_features(self, x: Tensor) -> Tensor:
         r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales
@@ -207,14 +214,12 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         subtract_empty: bool = True,
     ) -> None:
         super().__init__()
-        _check_options(cosets, oversample, readout)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty)
         if num_scales - scale_kernel_size + 1 < 1:
             raise ValueError(
                 f"num_scales ({num_scales}) must be >= scale_kernel_size ({scale_kernel_size})"
             )
         self.in_channels = in_channels
-        self.cosets, self.oversample, self.readout = cosets, oversample, readout
-        self.subtract_empty = bool(subtract_empty)
         c1, c2, c3 = channels
         k1, k2, k3 = kernel_sizes
         self.features = nn.Sequential(
@@ -234,10 +239,7 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 3 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input of shape (batch, {self.in_channels}, time), got {tuple(x.shape)}"
-            )
+        _check_input(x, self.in_channels, min_length=1)
         return self.head(self.readout_features(x))
 
 
@@ -261,7 +263,24 @@ def _robust_stem(in_channels: int, c: int, num_scales: int, kernel_size: int,
     ]
 
 
-class WMNetRobust(ScaleRobustMixin, ZooModel):
+class _RobustZooModel(ScaleRobustMixin, ZooModel):
+    """A scale-robust model of the zoo: ``features``, readout, linear head without bias."""
+
+    def _build(self, layers: list[nn.Module], channels: int) -> None:
+        """Set ``features`` and the head on ``channels`` output channels, initialise, derive
+        the accepted lengths (call at the end of ``__init__``)."""
+        self.features = nn.Sequential(*layers)
+        width = _head_features(self.features, channels, self.readout, self.cosets)
+        self.head = nn.Linear(width, self.num_classes, bias=False)
+        init_he_uniform(self)
+        self._finish()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.head(self.readout_features(x))
+
+
+class WMNetRobust(_RobustZooModel):
     """Scale-robust W-M-net (W-M3, W-M5, W-M11, W-M18).
 
     As :class:`~wavelet_networks.models.mnets.WMNet`, with every ``P(4)`` a
@@ -298,10 +317,8 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
         name: str = "w-m-net-robust",
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
-        _check_options(cosets, oversample, readout)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty)
         self.zoo_name = name
-        self.cosets, self.oversample, self.readout = cosets, oversample, readout
-        self.subtract_empty = bool(subtract_empty)
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
         for i, stage in enumerate(plan):
@@ -313,18 +330,10 @@ class WMNetRobust(ScaleRobustMixin, ZooModel):
                 c_in = c
             if pool_last or i < len(plan) - 1:
                 layers.append(ScaleProportionalMaxPool(4))
-        self.features = nn.Sequential(*layers)
-        width = _head_features(self.features, c_in, readout, cosets)
-        self.head = nn.Linear(width, num_classes, bias=False)
-        init_he_uniform(self)
-        self._finish()
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        return self.head(self.readout_features(x))
+        self._build(layers, c_in)
 
 
-class WResMNetRobust(ScaleRobustMixin, ZooModel):
+class WResMNetRobust(_RobustZooModel):
     """Scale-robust W-M34-res: residual blocks of W-M34-res, SP(4) pools, M = 2, tapered readout.
 
     The first block of every stage crops the scale axis by ``M - 1 = 1``
@@ -349,10 +358,8 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
         from wavelet_networks.models.mnets import WResBlock
 
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
-        _check_options(cosets, oversample, readout)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty)
         self.zoo_name = "w-m34-res-robust"
-        self.cosets, self.oversample, self.readout = cosets, oversample, readout
-        self.subtract_empty = bool(subtract_empty)
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
         for i, n in enumerate(blocks):
@@ -363,15 +370,7 @@ class WResMNetRobust(ScaleRobustMixin, ZooModel):
                 c_in = c
             if i < len(blocks) - 1:
                 layers.append(ScaleProportionalMaxPool(4))
-        self.features = nn.Sequential(*layers)
-        width = _head_features(self.features, c_in, readout, cosets)
-        self.head = nn.Linear(width, num_classes, bias=False)
-        init_he_uniform(self)
-        self._finish()
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        return self.head(self.readout_features(x))
+        self._build(layers, c_in)
 
 
 # --------------------------------------------------------------------------- registry

@@ -29,7 +29,7 @@ def _check_input(x: torch.Tensor, in_channels: int, min_length: int) -> None:
         )
     if x.shape[-1] < min_length:
         raise ValueError(
-            f"input is too short: {x.shape[-1]} samples, the model's two time pools need at "
+            f"input is too short: {x.shape[-1]} samples, the model needs at "
             f"least {min_length} (shape {tuple(x.shape)})"
         )
 
