@@ -11,7 +11,7 @@ import torch
 
 from wavelet_networks.data import DATASETS
 from wavelet_networks.data.acsf1 import ACSF1DataModule
-from wavelet_networks.data.base import parse_resample_range, resample_batch
+from wavelet_networks.data.base import parse_resample_range, parse_resample_spec, resample_batch
 
 
 def test_every_data_module_takes_the_option():
@@ -29,7 +29,16 @@ def test_parse(spec, expected):
     assert parse_resample_range(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["2,1", "0,2", "a,b", "1.5", "1,2,3", "-1,2", "nan,2"])
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("0.71,1.41", (0.71, 1.41, 1.0)), ("0.5,2,0.25", (0.5, 2.0, 0.25)), ("1,2,1", (1.0, 2.0, 1.0)),
+    (None, None),
+])
+def test_parse_with_a_fraction_of_batches(spec, expected):
+    assert parse_resample_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["2,1", "0,2", "a,b", "1.5", "1,2,3", "-1,2", "nan,2",
+                                  "1,2,0", "1,2,-0.5", "1,2,nan", "1,2,0.5,1"])
 def test_parse_rejects_bad_ranges_by_name(spec):
     with pytest.raises(ValueError, match="augment_resample"):
         parse_resample_range(spec)
@@ -70,6 +79,16 @@ def test_factors_are_drawn_log_uniformly_within_the_range():
     # log-uniform: as many draws below 1 as above, and both ends reached
     assert abs((factors < 1).double().mean().item() - 0.5) < 0.12
     assert factors.min() < 0.55 and factors.max() > 1.8
+
+
+def test_a_fraction_of_the_batches_is_resampled():
+    dm = _module("2,2,0.3", training=True)
+    x = torch.randn(1, 1, 100)
+    torch.manual_seed(0)
+    out = [dm.on_after_batch_transfer((x, torch.zeros(1)), 0)[0] for _ in range(400)]
+    resampled = [o.shape[-1] == 200 for o in out]
+    assert all(o is x or o.shape[-1] == 200 for o in out)  # the others pass unchanged
+    assert abs(sum(resampled) / len(out) - 0.3) < 0.07
 
 
 def test_validation_and_test_batches_and_the_default_pass_unchanged():

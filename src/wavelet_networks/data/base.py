@@ -51,7 +51,9 @@ class WaveformDataModule(L.LightningDataModule):
     ``--data.augment_resample`` option): every training batch is played at a
     random speed, ``x(t) -> x(t / f)`` with ``f`` log-uniform in ``[LO, HI]``
     (band-limited, :func:`wavelet_networks.testing.resample`; one ``f`` per
-    batch), and keeps its new length ``round(time * f)``, so the model must
+    batch; ``"LO,HI,P"``: only a fraction ``P`` of the training batches, drawn
+    at random, the others pass at the recorded speed), and keeps its new
+    length ``round(time * f)``, so the model must
     accept any length (models that pool over time do). Data sets that
     normalise every series on their own (``normalization = "per-series"``)
     normalise the resampled series again. Validation and test batches are
@@ -72,7 +74,9 @@ class WaveformDataModule(L.LightningDataModule):
     def __init__(self, augment_resample: str | None = None) -> None:
         super().__init__()
         self.augment_resample = augment_resample
-        self._resample_range = parse_resample_range(augment_resample)
+        spec = parse_resample_spec(augment_resample)
+        self._resample_range = spec[:2] if spec else None
+        self._resample_probability = spec[2] if spec else 0.0
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Resample training batches (``augment_resample``); other batches pass unchanged."""
@@ -81,6 +85,8 @@ class WaveformDataModule(L.LightningDataModule):
             return batch
         x, *rest = batch
         lo, hi = self._resample_range
+        if self._resample_probability < 1 and torch.rand(()).item() >= self._resample_probability:
+            return batch
         factor = math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * torch.rand(()).item())
         return (resample_batch(x, factor, getattr(self, "normalization", None) == "per-series"),
                 *rest)
@@ -147,20 +153,32 @@ class WaveformDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
-def parse_resample_range(spec: str | None) -> tuple[float, float] | None:
-    """``"LO,HI"`` (``0 < LO <= HI``) as ``(LO, HI)``; ``None`` or ``""`` as ``None``."""
+def parse_resample_spec(spec: str | None) -> tuple[float, float, float] | None:
+    """``"LO,HI"`` or ``"LO,HI,P"`` (``0 < LO <= HI``, ``0 < P <= 1``, default 1) as
+    ``(LO, HI, P)``; ``None`` or ``""`` as ``None``."""
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return None
     parts = str(spec).split(",") if isinstance(spec, str) else list(spec)
+    expected = ("augment_resample must be 'LO,HI' (two speed factors, e.g. '0.71,1.41') or "
+                f"'LO,HI,P' (resample a fraction P of the batches, e.g. '0.5,2,0.5'), got {spec!r}")
     try:
-        lo, hi = (float(p) for p in parts)
+        values = [float(p) for p in parts]
     except (TypeError, ValueError):
-        raise ValueError(
-            f"augment_resample must be 'LO,HI' (two speed factors, e.g. '0.71,1.41'), got {spec!r}"
-        ) from None
+        raise ValueError(expected) from None
+    if len(values) not in (2, 3):
+        raise ValueError(expected)
+    lo, hi, p = (*values, 1.0) if len(values) == 2 else values
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ValueError(f"augment_resample needs 0 < LO <= HI (finite), got {spec!r}")
-    return lo, hi
+    if not 0 < p <= 1:
+        raise ValueError(f"augment_resample needs a fraction 0 < P <= 1 of the batches, got {spec!r}")
+    return lo, hi, p
+
+
+def parse_resample_range(spec: str | None) -> tuple[float, float] | None:
+    """The speed range ``(LO, HI)`` of an ``augment_resample`` spec (:func:`parse_resample_spec`)."""
+    parsed = parse_resample_spec(spec)
+    return None if parsed is None else parsed[:2]
 
 
 def resample_batch(x: torch.Tensor, factor: float, per_series_norm: bool = False) -> torch.Tensor:
