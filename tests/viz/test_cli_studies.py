@@ -310,3 +310,22 @@ def test_speeds_are_resampling_factors_at_the_new_length(root: Path, scale_study
     # Half speed stretches every series to twice its length; double speed compresses it.
     stretched = evaluate_resampled(ckpt, [2.0, 0.5], keep_length=False)
     assert speeds == {"0.5": stretched["2"], "2": stretched["0.5"]}
+
+
+def test_speeds_can_be_measured_on_the_validation_split(root: Path, scale_study) -> None:
+    import torch
+
+    from wavelet_networks.studies.common import data_module_from_checkpoint, iter_split
+    from wavelet_networks.studies.scale import evaluate_speeds
+    from wavelet_networks.training import WaveformClassifier
+
+    ckpt = _ckpt(root, "small-cnn")
+    val = evaluate_speeds(ckpt, [1.0, 2.0], split="val")
+    model = WaveformClassifier.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    dm, _ = data_module_from_checkpoint(ckpt)
+    with torch.no_grad():
+        hits = [(model(x).argmax(-1) == y).float() for x, y in iter_split(dm, "val")]
+    assert val["metric"]["1"] == pytest.approx(float(torch.cat(hits).mean()))
+    assert val["agreement"]["1"] == 1.0
+    with pytest.raises(ValueError, match="split"):
+        evaluate_speeds(ckpt, [1.0], split="train")

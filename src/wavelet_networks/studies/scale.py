@@ -113,6 +113,7 @@ def evaluate_speeds(
     factors: Sequence[float],
     log: Callable[[str], None] | None = None,
     keep_length: bool = True,
+    split: str = "test",
 ) -> dict[str, dict[str, float]]:
     """Test metric per resampling factor, and how often the prediction is the factor-1 one.
 
@@ -120,10 +121,13 @@ def evaluate_speeds(
     :func:`factor_key`: the metric as :func:`evaluate_resampled`; the agreement
     is the fraction of test series whose predicted class (arg-max of the
     logits, multi-class only; multi-label models get none) at factor ``f``
-    equals the one at factor 1 (the plain test set).
+    equals the one at factor 1 (the plain test set). ``split="val"`` measures
+    the validation split instead (for choosing settings without the test set).
     """
+    from wavelet_networks._validation import check_choice
     from wavelet_networks.training import WaveformClassifier
 
+    check_choice(split, "split", ("val", "test"))
     model = WaveformClassifier.load_from_checkpoint(ckpt, map_location="cpu")
     model.eval()
     dm, info = data_module_from_checkpoint(ckpt)
@@ -133,7 +137,7 @@ def evaluate_speeds(
     logits: dict[str, list[Tensor]] = {k: [] for k in keys}
     targets: list[Tensor] = []
     with torch.no_grad():
-        for x, y in iter_split(dm, "test"):
+        for x, y in iter_split(dm, split):
             targets.append(y)
             for key, f in keys.items():
                 xr = resample_to_length(x, f, per_series, keep_length)
