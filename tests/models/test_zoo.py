@@ -238,3 +238,21 @@ def test_small_models_name_their_shortest_input(name):
     assert _features_time(model, lo - 1) is None
     with pytest.raises(ValueError, match=f"too short: {lo - 1} samples.*at least {lo}"):
         model(torch.randn(2, 1, lo - 1))
+
+
+def test_w_small_cnn_heads_pool_the_scales_or_read_them_all():
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 256)
+    models = {pool: build("w-small-cnn", 5, scale_pool=pool).eval() for pool in ("max", "mean",
+                                                                                 "none")}
+    models["mean"].load_state_dict(models["max"].state_dict())  # same shapes, same weights
+    h = models["max"].features(x).mean(dim=-1)  # (batch, C, 2 scales)
+    head = models["max"].head
+    assert torch.allclose(models["max"](x), head(h.amax(dim=-1)))
+    assert torch.allclose(models["mean"](x), head(h.mean(dim=-1)))
+    assert not torch.allclose(models["max"](x), models["mean"](x))
+    # "none": the linear map reads channels x scales (48 x 2)
+    assert models["none"].head[1].in_features == 2 * models["max"].head[1].in_features
+    assert models["none"](x).shape == (3, 5)
+    with pytest.raises(ValueError, match="scale_pool"):
+        build("w-small-cnn", 5, scale_pool="sum")

@@ -17,7 +17,10 @@ from torch import nn
 
 from wavelet_networks.models.registry import ModelCard, register
 
-__all__ = ["SmallCNN", "WSmallCNN"]
+__all__ = ["SCALE_POOLS", "SmallCNN", "WSmallCNN"]
+
+SCALE_POOLS = ("max", "mean", "none")
+"""Heads of :class:`WSmallCNN`: max or mean over the scales left, or none (every scale read)."""
 
 _PAPER = "this project: small default models for ACSF1 (not from the paper)"
 
@@ -80,7 +83,10 @@ class WSmallCNN(nn.Module):
     Lifting conv over ``num_scales`` dyadic scales, then two group convs (the
     first spans ``scale_kernel_size`` scales and crops the scale axis), each
     followed by batch norm and ReLU, max pooling over time after the first two
-    stages; head: mean over time, max over scales, linear.
+    stages; head: mean over time, max over scales (``scale_pool="max"``, the
+    paper's invariant head), linear. ``scale_pool="mean"`` averages over the
+    scales instead; ``scale_pool="none"`` keeps them, the linear map reading
+    channels times scales (no longer invariant to a dilation).
 
     Args:
         num_classes: number of logits.
@@ -91,6 +97,7 @@ class WSmallCNN(nn.Module):
         scale_kernel_size: scales spanned by the first group conv.
         pool: max-pool factor over time after the first two stages.
         dropout: dropout before the linear head.
+        scale_pool: "max", "mean" or "none" (see above).
     """
 
     def __init__(
@@ -103,9 +110,13 @@ class WSmallCNN(nn.Module):
         scale_kernel_size: int = 3,
         pool: int = 4,
         dropout: float = 0.2,
+        scale_pool: str = "max",
     ) -> None:
         super().__init__()
         from wavelet_networks import nn as wnn
+        from wavelet_networks._validation import check_choice
+
+        check_choice(scale_pool, "scale_pool", SCALE_POOLS)
 
         if num_scales < scale_kernel_size:
             raise ValueError(
@@ -128,12 +139,16 @@ class WSmallCNN(nn.Module):
             wnn.GroupBatchNorm(c3),
             nn.ReLU(inplace=True),
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3, num_classes))
+        self.scale_pool = scale_pool
+        head_scales = num_scales - scale_kernel_size + 1 if scale_pool == "none" else 1
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3 * head_scales, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_channels, self.min_length)
-        h = self.features(x)  # (batch, C, scales, time)
-        return self.head(h.mean(dim=-1).amax(dim=-1))
+        h = self.features(x).mean(dim=-1)  # (batch, C, scales)
+        if self.scale_pool == "max":
+            return self.head(h.amax(dim=-1))
+        return self.head(h.mean(dim=-1) if self.scale_pool == "mean" else h.flatten(1))
 
 
 _COMMON = {
