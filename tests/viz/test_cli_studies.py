@@ -329,3 +329,26 @@ def test_speeds_can_be_measured_on_the_validation_split(root: Path, scale_study)
     assert val["agreement"]["1"] == 1.0
     with pytest.raises(ValueError, match="split"):
         evaluate_speeds(ckpt, [1.0], split="train")
+
+
+@pytest.mark.parametrize(("spec", "expected", "option"), [
+    ("small-cnn", ("small-cnn", None), None),
+    ("small-cnn@0.5-2", ("small-cnn", (0.5, 2.0)), ("0.5,2", "augment-0.5-2")),
+    ("w-small-cnn-robust@0.71-1.41:0.5", ("w-small-cnn-robust", (0.71, 1.41, 0.5)),
+     ("0.71,1.41,0.5", "augment-0.71-1.41-p0.5")),
+])
+def test_model_specs_name_the_augmentation_and_its_run_folder(spec, expected, option) -> None:
+    from wavelet_networks.studies.scale import augment_option, parse_model_spec
+
+    assert parse_model_spec(spec) == expected
+    if option is not None:
+        assert augment_option(expected[1]) == option
+
+
+@pytest.mark.parametrize("spec", ["small-cnn@2-0.5", "small-cnn@0.5-2:0", "small-cnn@0.5-2:1.5",
+                                  "small-cnn@0.5", "@0.5-2"])
+def test_bad_model_specs_name_the_form(spec) -> None:
+    from wavelet_networks.studies.scale import parse_model_spec
+
+    with pytest.raises(ValueError, match="NAME@LO-HI"):
+        parse_model_spec(spec)

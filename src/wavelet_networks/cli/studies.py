@@ -155,7 +155,8 @@ def scale_study_command(args: list[str]) -> int:
     )
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated registry names; NAME@LO-HI trains NAME with "
-                   "--data.augment_resample LO,HI (default: " + ",".join(DEFAULT_MODELS) + ")")
+                   "--data.augment_resample LO,HI, NAME@LO-HI:P with LO,HI,P (a fraction P of "
+                   "the batches) (default: " + ",".join(DEFAULT_MODELS) + ")")
     p.add_argument("--factors", default=",".join(f"{f:g}" for f in DEFAULT_FACTORS),
                    help="test-set resampling factors (default: 0.5,0.71,1,1.41,2)")
     p.add_argument("--length", choices=("same", "resampled"), default="same",

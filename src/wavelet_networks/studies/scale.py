@@ -177,28 +177,41 @@ def speed_accuracies(ckpt: str | Path, speeds: Sequence[float] = (0.5, 2.0)) -> 
     return {factor_key(v): metric[factor_key(1 / v)] for v in speeds}
 
 
-def parse_model_spec(spec: str) -> tuple[str, tuple[float, float] | None]:
-    """``"NAME"`` or ``"NAME@LO-HI"`` (trained with resampling augmentation over [LO, HI]).
+def parse_model_spec(spec: str) -> tuple[str, tuple[float, ...] | None]:
+    """``"NAME"``, ``"NAME@LO-HI"`` (trained with resampling augmentation over [LO, HI]) or
+    ``"NAME@LO-HI:P"`` (augmentation on a random fraction ``P`` of the training batches).
 
-    Returns ``(NAME, (LO, HI) or None)``; raises ValueError naming the expected form.
+    Returns ``(NAME, (LO, HI) or (LO, HI, P) or None)``; raises ValueError naming the
+    expected form.
     """
-    from wavelet_networks.data.base import parse_resample_range
+    from wavelet_networks.data.base import parse_resample_spec
 
     name, at, rng = spec.strip().partition("@")
     if not name:
         raise ValueError(f"model {spec!r}: expected NAME or NAME@LO-HI, e.g. small-cnn@0.5-2")
     if not at:
         return name, None
+    rng, colon, fraction = rng.partition(":")
     lo, dash, hi = rng.partition("-")
     try:
-        parsed = parse_resample_range(f"{lo},{hi}") if dash else None
+        parsed = (parse_resample_spec(f"{lo},{hi}" + (f",{fraction}" if colon else ""))
+                  if dash else None)  # fmt: skip
     except ValueError:
         parsed = None
     if parsed is None:
         raise ValueError(
-            f"model {spec!r}: expected NAME@LO-HI with 0 < LO <= HI, e.g. small-cnn@0.5-2"
+            f"model {spec!r}: expected NAME@LO-HI with 0 < LO <= HI, e.g. small-cnn@0.5-2, "
+            "or NAME@LO-HI:P with a fraction 0 < P <= 1 of the batches"
         )
-    return name, parsed
+    return name, parsed if colon else parsed[:2]
+
+
+def augment_option(augment: tuple[float, ...]) -> tuple[str, str]:
+    """``(--data.augment_resample value, run sub-folder)`` of a parsed ``NAME@...`` range."""
+    value = ",".join(f"{v:g}" for v in augment)
+    folder = f"augment-{augment[0]:g}-{augment[1]:g}" + (f"-p{augment[2]:g}"
+                                                          if len(augment) > 2 else "")
+    return value, folder
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -239,8 +252,8 @@ def run_scale_study(
 
     Args:
         models: registry names, or ``NAME@LO-HI`` for a model trained with
-            ``--data.augment_resample LO,HI`` (its runs go under
-            ``<run_root>/augment-LO-HI``); default :data:`DEFAULT_MODELS`.
+            ``--data.augment_resample LO,HI`` (``NAME@LO-HI:P``: ``LO,HI,P``; its runs go under
+            ``<run_root>/augment-LO-HI[-pP]``); default :data:`DEFAULT_MODELS`.
         factors: resampling factors of the test set (> 0).
         seeds: training seeds (one run per model and seed).
         epochs: training epochs (``None``: the config's ``trainer.max_epochs``).
@@ -284,7 +297,7 @@ def run_scale_study(
         "models": {},
         "protocol": (
             "trained at factor 1 with the fit engine (best checkpoint by validation loss; "
-            "NAME@LO-HI: with --data.augment_resample LO,HI); test "
+            "NAME@LO-HI: with --data.augment_resample LO,HI, NAME@LO-HI:P: LO,HI,P); test "
             "series resampled by wavelet_networks.testing.resample (band-limited, y(t) = "
             "x(t/f)), "
             + ("centred crop (f > 1) or centred zero padding (f < 1) back to the original length"
@@ -302,8 +315,9 @@ def run_scale_study(
         params = None
         spec_args, spec_root = list(fit_args), Path(run_root)
         if augment is not None:
-            spec_args += ["--data.augment_resample", f"{augment[0]:g},{augment[1]:g}"]
-            spec_root = spec_root / f"augment-{augment[0]:g}-{augment[1]:g}"
+            value, folder = augment_option(augment)
+            spec_args += ["--data.augment_resample", value]
+            spec_root = spec_root / folder
         for seed in seeds:
             i += 1
             log(f"[{i}/{total}] {spec}, seed {seed}: training at factor 1")
