@@ -178,7 +178,8 @@ def small_cnn(num_classes: int, in_channels: int = 1, **overrides) -> nn.Module:
         name="w-small-cnn",
         family="wavelet",
         twin="small-cnn",
-        notes="default wavelet network of `wavelet-networks fit` on ACSF1",
+        notes="default wavelet network of `wavelet-networks fit` on ACSF1; head option "
+        "scale_pool: 'max' (default, max over scales), 'mean', 'none' (every scale read)",
         **_COMMON,
     )
 )
