@@ -83,6 +83,19 @@ def test_a_killed_overwrite_leaves_the_old_run_and_resumes(finished, tmp_path, c
     assert sorted(p.name for p in rd.parent.iterdir()) == ["seed-0"]
 
 
+def test_overwrite_with_a_checkpoint_to_resume_is_refused_and_changes_nothing(
+        finished, tmp_path, capsys) -> None:
+    root, rd = _copy_run(finished, tmp_path)
+    before = results(rd)
+    ckpt = rd / "checkpoints" / "last.ckpt"
+    code = main(fit_args(root, "--trainer.max_epochs", "2", "--overwrite", "true",
+                         "--resume", str(ckpt)))
+    assert code == 2
+    error_line(capsys.readouterr().err, "--overwrite true", "cannot also resume", str(ckpt))
+    assert results(rd) == before
+    assert sorted(p.name for p in rd.parent.iterdir()) == ["seed-0"]
+
+
 def test_a_second_fit_into_the_same_run_directory_is_refused(tmp_path: Path, capsys) -> None:
     root = tmp_path / "runs"
     started, go = tmp_path / "started", tmp_path / "go"

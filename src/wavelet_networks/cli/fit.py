@@ -322,6 +322,12 @@ def _cli_class():
                     "pass --overwrite true to train it again, or choose another --run_root, "
                     "--run_dir or --seed_everything"
                 )
+            if ours and cfg.overwrite and cfg.resume not in ("auto", "never"):
+                raise CLIError(
+                    f"--overwrite true starts the run in {str(rd)!r} afresh and cannot also "
+                    f"resume from --resume {cfg.resume!r}; nothing was changed: drop one of the "
+                    "two, or resume into another --run_dir"
+                )
             if ours and (cfg.overwrite or cfg.resume == "never"):
                 # Train beside the old run; it is replaced only once the new one has finished.
                 incoming = incoming_dir_for(rd)
