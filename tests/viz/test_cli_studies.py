@@ -66,7 +66,7 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
     assert result["metric"] == "accuracy"
     assert result["factors"] == FACTORS and result["seeds"] == [0] and result["epochs"] == 2
     assert list(result["models"]) == ["w-small-cnn", "small-cnn", "small-cnn@0.5-2",
-                                      "w-small-cnn-robust@0.71-1.41"]
+                                      "w-small-cnn-robust@0.5-2:0.5"]
     keys = ["0.5", "0.71", "1", "1.41", "2"]
     for spec, r in result["models"].items():
         assert r["family"] == ("wavelet" if spec.startswith("w-") else "baseline")
@@ -77,15 +77,17 @@ def test_scale_study_writes_json_table_and_plot(root: Path, scale_study) -> None
         # How often the prediction is the factor-1 one: always at factor 1 itself.
         assert list(r["agreement_mean"]) == keys and r["agreement_mean"]["1"] == 1.0
         assert all(0.0 <= v <= 1.0 for v in r["agreement_mean"].values())
-        name, _, augment = spec.partition("@")  # NAME@LO-HI: trained with augmentation
-        lo_hi = [float(v) for v in augment.split("-")] if augment else None
-        assert r["augment_resample"] == lo_hi
-        run_dir = (_run_dir(root / "runs" / f"augment-{augment}", name, top=True) if augment
+        name, _, augment = spec.partition("@")  # NAME@LO-HI[:P]: trained with augmentation
+        lo_hi_p = ([float(v) for v in augment.replace(":", "-").split("-")] if augment
+                   else None)
+        assert r["augment_resample"] == lo_hi_p
+        folder = (f"augment-{augment.replace(':', '-p')}" if augment else None)
+        run_dir = (_run_dir(root / "runs" / folder, name, top=True) if augment
                    else _run_dir(root, spec))
         run = json.loads((run_dir / "results.json").read_text())
         assert r["params"] == run["params"]
         assert run["config"]["data"]["init_args"]["augment_resample"] == (
-            augment.replace("-", ",") if augment else None)
+            augment.replace("-", ",").replace(":", ",") if augment else None)
         # Factor 1 is the plain test set: the study's accuracy is the fit engine's.
         assert r["mean"]["1"] == pytest.approx(run["metrics"]["test/acc"], abs=1e-9)
     assert result["machine"]["cores"] >= 1 and result["command"].startswith("wavelet-networks")

@@ -24,8 +24,8 @@ SCALE_DESCRIPTION = """\
 Does scale equivariance pay? Train networks at the original time scale of a
 data set (default: w-small-cnn, its CNN twin small-cnn, small-cnn trained with
 resampling augmentation over [0.5, 2], and the scale-robust w-small-cnn-robust
-trained with resampling augmentation over [0.71, 1.41], on the embedded ACSF1 data, packaged config `default`; `--config forda` for
-FordA), then test them on the test set resampled by each factor (band-limited
+trained with resampling augmentation over [0.5, 2] on half the batches, on the
+embedded ACSF1 data, packaged config `default`; `--config forda` for FordA), then test them on the test set resampled by each factor (band-limited
 resampling, wn.testing.resample; >1 stretches, <1 compresses; back to the
 original length by centred crop or zero padding, or --length resampled).
 Prints the accuracy per factor and model, and how often the prediction equals
