@@ -86,7 +86,7 @@ class WSmallCNN(nn.Module):
     stages; head: mean over time, max over scales (``scale_pool="max"``, the
     paper's invariant head), linear. ``scale_pool="mean"`` averages over the
     scales instead; ``scale_pool="none"`` keeps them, the linear map reading
-    channels times scales (no longer invariant to a dilation).
+    channels times scales (not invariant to a dilation).
 
     Args:
         num_classes: number of logits.
