@@ -564,17 +564,15 @@ def _make_split_check_callback():
 
 
 def _interruption(cli, signum: int, where: str | None) -> Exception:
-    from wavelet_networks.training.resume import RunInterrupted, _signal_name
+    from wavelet_networks.training.resume import RunInterrupted
 
-    at = f" at {where}" if where else ""
     if cli.config.resume == "never" and cli.replaces_run:
         detail = "a --resume never run is not resumed; the same command starts it again"
     elif cli.last_ckpt.is_file():
         detail = f"{cli.last_ckpt} is kept; run the same command again to resume"
     else:
         detail = "no checkpoint yet; the same command starts the run again"
-    return RunInterrupted(signum, f"interrupted by {_signal_name(signum)}{at}: {detail}",
-                          complete=True)
+    return RunInterrupted.at(signum, where, detail)
 
 
 def run_fit(args: list[str]) -> dict[str, Any]:

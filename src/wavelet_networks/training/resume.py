@@ -390,6 +390,13 @@ class RunInterrupted(Exception):
         self.exit_code = 128 + int(signum)
         self.complete = complete
 
+    @classmethod
+    def at(cls, signum: int, where: str | None, detail: str) -> RunInterrupted:
+        """The complete message: which signal, where the run stopped (if known), what it keeps."""
+        place = f" at {where}" if where else ""
+        return cls(signum, f"interrupted by {_signal_name(signum)}{place}: {detail}",
+                   complete=True)
+
 
 def _signal_name(signum: int) -> str:
     try:
@@ -476,8 +483,7 @@ class StopOnSignal(L.Callback):
             detail = f"saved {self.last_ckpt}; run the same command again to resume"
         else:
             detail = "before the first checkpoint; the same command starts the run again"
-        raise RunInterrupted(signum, f"interrupted by {_signal_name(signum)} at {where}: {detail}",
-                             complete=True)
+        raise RunInterrupted.at(signum, where, detail)
 
 
 # ----------------------------------------------------------------------------- loss
