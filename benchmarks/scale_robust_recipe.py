@@ -33,14 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ucr_recipe import fit_options
+
 FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0)
-
-
-def _fit_options(options: dict[str, Any]) -> list[str]:
-    args: list[str] = []
-    for key, value in options.items():
-        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    return args
 
 
 def run_variant(label: str, model: str, augment: str, options: dict[str, Any], seeds: list[int],
@@ -49,7 +45,7 @@ def run_variant(label: str, model: str, augment: str, options: dict[str, Any], s
     from wavelet_networks.studies.common import train_or_reuse
     from wavelet_networks.studies.scale import evaluate_speeds, factor_key
 
-    args = _fit_options(options)
+    args = fit_options(options)
     if augment != "-":
         args += ["--data.augment_resample", augment.replace("-", ",")]
     runs = []

@@ -48,7 +48,8 @@ def validation_of(run_dir: str | Path) -> dict[str, float]:
     return {"val_loss": float(loss), "val_acc": float(acc), "epoch": int(epoch)}
 
 
-def _fit_options(options: dict[str, Any]) -> list[str]:
+def fit_options(options: dict[str, Any]) -> list[str]:
+    """``{"model.lr": 0.001}`` as ``fit`` arguments ``["--model.lr", "0.001"]`` (JSON values)."""
     args: list[str] = []
     for key, value in options.items():
         args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
@@ -66,7 +67,7 @@ def run_variant(model: str, datasets: list[str], seeds: list[int], epochs: int,
         runs = []
         for seed in seeds:
             res = train_or_reuse(model, seed, run_root, "default", epochs,
-                                 ["--data", "ucr", "--data.name", name, *_fit_options(options)],
+                                 ["--data", "ucr", "--data.name", name, *fit_options(options)],
                                  progress_every=None)
             runs.append({"seed": seed, "fit_s": res["times_s"]["fit"],
                          **validation_of(res["run_dir"])})
