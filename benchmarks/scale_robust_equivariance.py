@@ -56,12 +56,10 @@ def _readout(model: nn.Module, h: Tensor) -> Tensor:
     """Invariant features before the last linear map: the robust readout or the twin's own head."""
     if hasattr(model, "readout_features"):
         raise AssertionError("robust models read out through readout_features")
-    pool = getattr(model, "scale_pool", None)
-    if isinstance(pool, nn.Module):  # W-M-nets: head conv on the time mean, then max over scales
-        return model.scale_pool(model.head(h.mean(dim=-1, keepdim=True))).flatten(1)
-    m = h.mean(dim=-1)  # w-small-cnn: mean over time, then its scale_pool
-    return {"mean": lambda: m.mean(dim=-1), "none": lambda: m.flatten(1)}.get(
-        pool, lambda: m.amax(dim=-1))()
+    if hasattr(model, "head_features"):  # w-small-cnn: mean over time, then its scale_pool
+        return model.head_features(h)
+    # W-M-nets: head conv on the time mean, then max over scales
+    return model.scale_pool(model.head(h.mean(dim=-1, keepdim=True))).flatten(1)
 
 
 def _relative(a: Tensor, b: Tensor) -> float:

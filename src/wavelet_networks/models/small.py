@@ -143,12 +143,17 @@ class WSmallCNN(nn.Module):
         head_scales = num_scales - scale_kernel_size + 1 if scale_pool == "none" else 1
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c3 * head_scales, num_classes))
 
+    def head_features(self, h: torch.Tensor) -> torch.Tensor:
+        """What the linear head reads: ``(B, C, S, T)`` features -> ``(B, C)``
+        (``(B, C * S)`` with ``scale_pool="none"``): mean over time, then ``scale_pool``."""
+        m = h.mean(dim=-1)  # (batch, C, scales)
+        if self.scale_pool == "max":
+            return m.amax(dim=-1)
+        return m.mean(dim=-1) if self.scale_pool == "mean" else m.flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_channels, self.min_length)
-        h = self.features(x).mean(dim=-1)  # (batch, C, scales)
-        if self.scale_pool == "max":
-            return self.head(h.amax(dim=-1))
-        return self.head(h.mean(dim=-1) if self.scale_pool == "mean" else h.flatten(1))
+        return self.head(self.head_features(self.features(x)))
 
 
 _COMMON = {
