@@ -21,8 +21,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["DATASETS", "WaveformDataModule", "parse_resample_range", "register_dataset",
-           "resample_batch"]
+__all__ = ["DATASETS", "WaveformDataModule", "parse_resample_range", "parse_resample_spec",
+           "register_dataset", "resample_batch"]
 
 DATASETS: dict[str, type[WaveformDataModule]] = {}
 
