@@ -222,6 +222,17 @@ def activation_cases(draw, impl: str) -> Case:
     return Case((x, activation, oversample, taps), {}, [0], dtype)
 
 
+@st.composite
+def proportional_pool_cases(draw, impl: str) -> Case:
+    gen = torch.Generator().manual_seed(draw(common["seed"]))
+    dtype = draw(common["dtype"])
+    x = _randn(gen, draw(common["batch"]), draw(st.integers(1, 3)), draw(st.integers(1, 7)),
+               draw(st.integers(1, 400)), dtype=dtype, ties=draw(st.booleans()))
+    kernel_size = draw(st.integers(1, 8))
+    stride = draw(st.sampled_from([None, 1, 2, 3, 4]))
+    return Case((x, kernel_size, stride), {}, [0], dtype)
+
+
 CASES: dict[str, Callable[[str], st.SearchStrategy[Case]]] = {
     "lifting_conv1d": lifting_cases,
     "group_conv1d": group_cases,
@@ -230,6 +241,7 @@ CASES: dict[str, Callable[[str], st.SearchStrategy[Case]]] = {
     "lifting_stem": stem_cases,
     "batch_norm_relu_pool": norm_pool_cases,
     "antialiased_activation": activation_cases,
+    "scale_proportional_max_pool": proportional_pool_cases,
 }
 
 

@@ -22,6 +22,8 @@ The order, per operation:
 - ``lifting_stem``: ``fused`` (:mod:`.stem`), ``unfused``.
 - ``batch_norm_relu_pool``: ``fused`` (:mod:`.norm_pool`), ``unfused``.
 - ``antialiased_activation``: ``polyphase`` (:mod:`.polyphase`).
+- ``scale_proportional_max_pool``: ``doubling`` (:mod:`.proportional`: block
+  maxima, then pairwise maxima over 1, 2, 4, ... blocks).
 
 Inside them: compiled loops (:mod:`._native`), products chosen by timing
 (:mod:`._autotune`, :mod:`._matmul`), batch items on worker threads
@@ -44,6 +46,7 @@ from wavelet_networks.functional.fast import (
     polyphase,
     pooled,
     pooling,
+    proportional,
     stem,
 )
 from wavelet_networks.grid import ScaleGrid
@@ -126,3 +129,6 @@ ops.batch_norm_relu_pool.register("fused", norm_pool.applies)(norm_pool.batch_no
 ops.batch_norm_relu_pool.register("unfused", _always)(_norm_pool_unfused)
 
 ops.antialiased_activation.register("polyphase", polyphase.applies)(polyphase.antialiased_activation)
+
+ops.scale_proportional_max_pool.register("doubling", proportional.applies)(
+    proportional.scale_proportional_max_pool)
