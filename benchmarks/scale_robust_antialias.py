@@ -1,7 +1,8 @@
 """Does anti-aliased pooling bring the deep scale-robust W-M-nets under 0.1 at the readout?
 
 A study, not a library feature: the pools of a robust model (random weights,
-``C = 8`` channels) are swapped for prototypes defined here, and the dilation
+``C = 8`` channels, 9 lifting scales, every head scale read out: the models'
+configuration before ``skip_finest``) are swapped for prototypes defined here, and the dilation
 error is measured layer by layer as in ``scale_robust_equivariance.py``
 (its ``profile``: scale ``j`` of ``x`` against scale ``j + 1`` of ``x``
 stretched by 2, band-limited periodic noise, batch-norm statistics calibrated
@@ -77,7 +78,7 @@ def with_variant(model: nn.Module, variant: str) -> nn.Module:
 
 def measure(name: str, variant: str, length: int, batch: int, seed: int) -> dict:
     torch.manual_seed(seed)
-    model = with_variant(build(name, 10, channels=8), variant)
+    model = with_variant(build(name, 10, channels=8, num_scales=9, skip_finest=0), variant)
     calibrate_batch_norm(model, length, 0.25, 2)
     g = torch.Generator().manual_seed(1000 + seed)
     x = bandlimited_noise((batch, 1, length), 0.25, g, dtype=torch.float32)

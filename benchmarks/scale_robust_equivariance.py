@@ -91,9 +91,11 @@ def profile(model: nn.Module, x: Tensor, other: Tensor) -> dict:
             errs = _matching(h, h_d)
             rows.append({"layer": f"{name}: {type(layer).__name__}", "scales": h.shape[2],
                          "per_scale": errs, "max": max(errs)})
-    # The readout at matching scales: time means of the last feature maps, scale j of x
-    # against scale j + 1 of D x; the spread between the series of the batch as its floor.
-    m, m_d = h.mean(dim=-1), h_d.mean(dim=-1)
+    # The readout at matching scales: time means of the last feature maps (the scales the
+    # readout reads), scale j of x against scale j + 1 of D x; the spread between the series
+    # of the batch as its floor.
+    skip = getattr(model, "skip_finest", 0)  # scales the robust readout leaves out
+    m, m_d = h[:, :, skip:].mean(dim=-1), h_d[:, :, skip:].mean(dim=-1)
     spread = m - m.mean(dim=0, keepdim=True)
     at_scales = [_relative(m_d[:, :, j + 1], m[:, :, j]) for j in range(m.shape[2] - 1)]
     vs_spread = [((m_d[:, :, j + 1] - m[:, :, j]).norm() / spread[:, :, j].norm()).item()

@@ -45,7 +45,10 @@ def test_head_pools_over_at_least_five_scales(name):
     length = 2048 if name != "w-small-cnn-robust" else 256
     with torch.no_grad():
         h = model.features(torch.randn(1, 1, length))
-    assert h.dim() == 4 and h.shape[2] >= 5, h.shape
+        profile = model.scale_profile(torch.randn(1, 1, length))
+    read = h.shape[2] - model.skip_finest
+    assert h.dim() == 4 and read >= 5, (h.shape, model.skip_finest)
+    assert profile.shape[-1] == read * model.cosets
 
 
 @pytest.mark.parametrize("name", ROBUST)
@@ -59,12 +62,18 @@ def test_forward_backward_any_length(name):
         assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
-def _calibrated(model: nn.Module, length: int) -> nn.Module:
-    # Running statistics from noise, so that eval-mode batch norm normalises as after training.
+def _calibrated(model: nn.Module, length: int, batches: int = 2) -> nn.Module:
+    # Running statistics: the average over noise batches, so that eval-mode batch norm
+    # normalises as after training (not the initial mean 0, variance 1).
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
     model.train()
+    gen = torch.Generator().manual_seed(9)
     with torch.no_grad():
-        model(bandlimited_noise((4, 1, length), 0.25, torch.Generator().manual_seed(9),
-                                dtype=torch.float32))
+        for _ in range(batches):
+            model(bandlimited_noise((4, 1, length), 0.25, gen, dtype=torch.float32))
     return model.eval()
 
 
@@ -97,15 +106,28 @@ def test_readout_matches_at_every_scale_where_the_zoo_twin_does_not():
     assert err_zoo > 0.3, err_zoo
 
 
-@pytest.mark.parametrize("name", ["w-m5-robust", "w-m11-robust"])
-def test_mnet_readout_matches_at_every_scale(name):
-    length = 8192
+def _mnet_readout_error(name: str, **overrides) -> float:
+    """Worst readout error at matching scales, random weights (``C = 8``), 32,000 samples."""
+    length = 32000
     x = _noise(2, length)
     torch.manual_seed(0)
-    model = _calibrated(narrow(name), length)
+    model = _calibrated(build(name, 10, channels=8, cosets=1, **overrides), length)
     with torch.no_grad():
-        err = _matching_error(model.scale_profile(x), model.scale_profile(resample(x, 2)), 2)
+        return _matching_error(model.scale_profile(x), model.scale_profile(resample(x, 2)), 1)
+
+
+@pytest.mark.parametrize("name", ["w-m3-robust", "w-m5-robust", "w-m11-robust", "w-m18-robust",
+                                  "w-m34-res-robust"])
+def test_mnet_readout_matches_at_every_read_out_scale(name):
+    err = _mnet_readout_error(name)
     assert err < 0.1, err
+
+
+@pytest.mark.parametrize("name", ["w-m11-robust", "w-m18-robust", "w-m34-res-robust"])
+def test_deep_mnets_would_miss_without_skipping_the_finest_scales(name):
+    # 9 lifting scales, every head scale read out: the finest ones alias at the deep layers.
+    err = _mnet_readout_error(name, num_scales=9, skip_finest=0)
+    assert err > 0.15, err
 
 
 def test_half_octave_coset_shifts_by_one_step_under_sqrt2():
@@ -149,6 +171,24 @@ def test_bad_options_raise_clear_errors():
         build("w-small-cnn-robust", 2)(torch.randn(2, 500))
     with pytest.raises(ValueError, match="w-m11-robust input"):
         narrow("w-m11-robust")(torch.randn(2, 2, 500))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="skip_finest must be an integer >= 0"):
+            build("w-small-cnn-robust", 2, skip_finest=bad)
+    with pytest.raises(ValueError, match=r"skip_finest \(5\) must be smaller than the 5 scales"):
+        build("w-small-cnn-robust", 2, skip_finest=5)
+
+
+@pytest.mark.parametrize("readout", ["taper", "scales"])
+def test_skip_finest_leaves_the_finest_head_scales_out_of_the_readout(readout):
+    x = torch.randn(2, 1, 600)
+    torch.manual_seed(0)
+    full = build("w-small-cnn-robust", 2, cosets=1, readout=readout).eval()
+    torch.manual_seed(0)
+    skipped = build("w-small-cnn-robust", 2, cosets=1, readout=readout, skip_finest=2).eval()
+    assert skipped.head[-1].in_features == (48 * 3 if readout == "scales" else 48)
+    skipped.features.load_state_dict(full.features.state_dict())
+    with torch.no_grad():
+        assert torch.equal(skipped.scale_profile(x), full.scale_profile(x)[..., 2:])
 
 
 def test_coset_pass_uses_running_statistics_in_training():

@@ -28,6 +28,20 @@ invariant: for data whose classes differ in absolute time scale (ACSF1).
 Optional: ``oversample=2`` resamples the input to twice its rate first, so
 that content near the Nyquist frequency, which a compression pushes below the
 finest scale, stays on the grid (twice the cost).
+
+``skip_finest``: the readout leaves out that many head scales at the fine
+end. Every pool coarsens the time step shared by all scales four-fold, and
+the group convolution at scale ``j`` is dilated by ``2**j`` samples of that
+step, so the finest scales work at the resolution of the step itself: a
+dilation maps scale ``j`` onto scale ``j + 1``, which sees twice as many
+samples of the same content, and the two alias differently. The error grows
+with every pool and layer and reaches coarser scales as the network gets
+deeper (random weights: the finest two matching scales of ``w-m11-robust``,
+three of ``w-m18-robust``, four of ``w-m34-res-robust`` exceed 0.1 at the
+readout). The deep variants therefore lift onto as many more scales at the
+coarse end as the readout skips at the fine end, so that five scales are
+still read out (``w-m11-robust``, ``w-m18-robust``: 12 lifting scales, 3
+skipped; ``w-m34-res-robust``: 13 and 4).
 """
 
 from __future__ import annotations
@@ -56,7 +70,9 @@ READOUTS = (*READOUT_SCALE_MODES, "scales")
 "scales" (no pool over scales: the head reads every scale)."""
 
 
-def _check_options(cosets: int, oversample: int, readout: str) -> None:
+def _check_options(cosets: int, oversample: int, readout: str, skip_finest: int) -> None:
+    if isinstance(skip_finest, bool) or not isinstance(skip_finest, int) or skip_finest < 0:
+        raise ValueError(f"skip_finest must be an integer >= 0, got {skip_finest!r}")
     if cosets not in (1, 2):
         raise ValueError(f"cosets must be 1 (dyadic grid) or 2 (half octaves), got {cosets!r}")
     if isinstance(oversample, bool) or oversample not in (1, 2):
@@ -64,11 +80,17 @@ def _check_options(cosets: int, oversample: int, readout: str) -> None:
     check_choice(readout, "readout", READOUTS)
 
 
-def _head_features(features: nn.Module, channels: int, readout: str, cosets: int) -> int:
-    """Inputs of the linear head: ``channels``, or channels times profile scales ("scales")."""
+def _head_features(features: nn.Module, channels: int, readout: str, cosets: int,
+                   skip_finest: int) -> int:
+    """Inputs of the linear head: ``channels``, or channels times profile scales ("scales");
+    raises unless the readout keeps at least one scale."""
+    head_scales = _walk(features.named_children(), None)[1]
+    if skip_finest >= head_scales:
+        raise ValueError(f"skip_finest ({skip_finest}) must be smaller than the {head_scales} "
+                         "scales that reach the head")
     if readout != "scales":
         return channels
-    return channels * _walk(features.named_children(), None)[1] * cosets
+    return channels * (head_scales - skip_finest) * cosets
 
 
 class ScaleRobustMixin:
@@ -76,7 +98,7 @@ class ScaleRobustMixin:
 
     Subclasses define ``features`` (``(B, C_in, T) -> (B, C, S, T')``),
     ``head`` (``(B, C) -> (B, num_classes)``) and set ``cosets``,
-    ``oversample``, ``readout`` and ``subtract_empty``.
+    ``oversample``, ``readout``, ``subtract_empty`` and ``skip_finest``.
     """
 
     features: nn.Module
@@ -85,12 +107,14 @@ class ScaleRobustMixin:
     oversample: int
     readout: str
     subtract_empty: bool
+    skip_finest: int
 
     def _set_readout_options(self, readout: str, cosets: int, oversample: int,
-                             subtract_empty: bool) -> None:
-        _check_options(cosets, oversample, readout)
+                             subtract_empty: bool, skip_finest: int = 0) -> None:
+        _check_options(cosets, oversample, readout, skip_finest)
         self.cosets, self.oversample, self.readout = cosets, oversample, readout
         self.subtract_empty = bool(subtract_empty)
+        self.skip_finest = skip_finest
 
     def readout_features(self, x: Tensor) -> Tensor:
         r"""``(B, C_in, T) -> (B, C)``: features averaged over time, then over scales
@@ -125,7 +149,8 @@ class ScaleRobustMixin:
     def scale_profile(self, x: Tensor) -> Tensor:
         r"""``(B, C_in, T) -> (B, C, S * cosets)``: the features averaged over time, per scale.
 
-        A dilation of ``x`` by 2 shifts the last axis by ``cosets`` steps.
+        ``S`` counts the scales that reach the head less the ``skip_finest``
+        finest ones. A dilation of ``x`` by 2 shifts the last axis by ``cosets`` steps.
         With ``cosets = 2`` the features of ``x`` and of ``x`` compressed by
         ``sqrt(2)`` (scale ``s_j`` of the latter sees what scale
         ``sqrt(2) s_j`` of ``x`` sees) are interleaved into one axis of
@@ -140,10 +165,11 @@ class ScaleRobustMixin:
 
         if self.oversample > 1:
             x = resample(x, self.oversample)
-        maps = [self.features(x).mean(dim=-1)]
+        skip = self.skip_finest
+        maps = [self.features(x)[:, :, skip:].mean(dim=-1)]
         if self.cosets == 2:
             with _running_statistics(self.features):
-                maps.append(self.features(resample(x, 2**-0.5)).mean(dim=-1))
+                maps.append(self.features(resample(x, 2**-0.5))[:, :, skip:].mean(dim=-1))
         return torch.stack(maps, dim=-1).flatten(2)  # (B, C, S * cosets), scales in order
 
 
@@ -196,6 +222,8 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         oversample: resample the input to this many times its rate first (1 or 2).
         subtract_empty: read out the features minus those of an empty input of
             the same length (see :meth:`ScaleRobustMixin.readout_features`).
+        skip_finest: head scales at the fine end that the readout leaves out
+            (see the module docstring).
     """
 
     def __init__(
@@ -212,9 +240,10 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
         cosets: int = 2,
         oversample: int = 1,
         subtract_empty: bool = True,
+        skip_finest: int = 0,
     ) -> None:
         super().__init__()
-        self._set_readout_options(readout, cosets, oversample, subtract_empty)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty, skip_finest)
         if num_scales - scale_kernel_size + 1 < 1:
             raise ValueError(
                 f"num_scales ({num_scales}) must be >= scale_kernel_size ({scale_kernel_size})"
@@ -235,7 +264,7 @@ class WSmallCNNRobust(ScaleRobustMixin, nn.Module):
             wnn.GroupBatchNorm(c3),
             nn.ReLU(inplace=True),
         )
-        width = _head_features(self.features, c3, readout, cosets)
+        width = _head_features(self.features, c3, readout, cosets, skip_finest)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -270,7 +299,8 @@ class _RobustZooModel(ScaleRobustMixin, ZooModel):
         """Set ``features`` and the head on ``channels`` output channels, initialise, derive
         the accepted lengths (call at the end of ``__init__``)."""
         self.features = nn.Sequential(*layers)
-        width = _head_features(self.features, channels, self.readout, self.cosets)
+        width = _head_features(self.features, channels, self.readout, self.cosets,
+                               self.skip_finest)
         self.head = nn.Linear(width, self.num_classes, bias=False)
         init_he_uniform(self)
         self._finish()
@@ -285,18 +315,20 @@ class WMNetRobust(_RobustZooModel):
 
     As :class:`~wavelet_networks.models.mnets.WMNet`, with every ``P(4)`` a
     ``SP(4)`` (:class:`ScaleProportionalMaxPool`), crop layers spanning
-    ``scale_kernel_size = 2`` scales (9 lifting scales reach the head as 8,
-    6, 5 and 5 for W-M3, W-M5, W-M11, W-M18) and the head
-    ``ScaleReadout`` then a linear map (no bias), instead of a group conv and
-    the max over scales::
+    ``scale_kernel_size = 2`` scales and the head ``ScaleReadout`` then a
+    linear map (no bias), instead of a group conv and the max over scales::
 
-        L(9, 79, C), SP(4), BN, ReLU, SP(4)
+        L(S, 79, C), SP(4), BN, ReLU, SP(4)
         stage i: G(M, 3, w) BN ReLU, [G(1, 3, w) BN ReLU] x (len(stage) - 1), SP(4)
-        mean over time, tapered mean over scales, linear
+        mean over time, tapered mean over the scales from skip_finest on, linear
+
+    The zoo's builds: ``S = 9`` lifting scales reach the head as 8 and 6 in
+    W-M3 and W-M5 (all read out); ``S = 12`` reach it as 8 in W-M11 and W-M18,
+    of which the readout skips the 3 finest.
 
     Args: as :class:`~wavelet_networks.models.mnets.WMNet` (``head_scales``
-    dropped), plus ``readout``, ``cosets`` and ``oversample`` (see
-    :class:`WSmallCNNRobust`).
+    dropped), plus ``readout``, ``cosets``, ``oversample``, ``subtract_empty``
+    and ``skip_finest`` (see :class:`WSmallCNNRobust`).
     """
 
     def __init__(
@@ -314,10 +346,11 @@ class WMNetRobust(_RobustZooModel):
         cosets: int = 2,
         oversample: int = 1,
         subtract_empty: bool = True,
+        skip_finest: int = 0,
         name: str = "w-m-net-robust",
     ) -> None:
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
-        self._set_readout_options(readout, cosets, oversample, subtract_empty)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty, skip_finest)
         self.zoo_name = name
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
@@ -337,7 +370,8 @@ class WResMNetRobust(_RobustZooModel):
     """Scale-robust W-M34-res: residual blocks of W-M34-res, SP(4) pools, M = 2, tapered readout.
 
     The first block of every stage crops the scale axis by ``M - 1 = 1``
-    (9 -> 8 -> 7 -> 6 -> 5 scales at the head).
+    (13 lifting scales in the zoo's build: 13 -> 12 -> 11 -> 10 -> 9 at the
+    head, of which the readout skips the 4 finest).
     """
 
     def __init__(
@@ -354,11 +388,12 @@ class WResMNetRobust(_RobustZooModel):
         cosets: int = 2,
         oversample: int = 1,
         subtract_empty: bool = True,
+        skip_finest: int = 0,
     ) -> None:
         from wavelet_networks.models.mnets import WResBlock
 
         super().__init__(num_classes, in_channels, INPUT_LENGTH)
-        self._set_readout_options(readout, cosets, oversample, subtract_empty)
+        self._set_readout_options(readout, cosets, oversample, subtract_empty, skip_finest)
         self.zoo_name = "w-m34-res-robust"
         layers = _robust_stem(in_channels, channels, num_scales, kernel_size, dropout)
         c_in = channels
@@ -378,10 +413,17 @@ _NOTES = (
     "Scale-robust variant (models/robust.py): scale-proportional max pools SP(4) "
     "(window 4 * 2**j at scale j, same stride), at least 5 scales at the head, readout = "
     "mean over time then a tapered (Hann) mean over scales of the features minus those of an "
-    "empty input, then linear. Overrides also: readout ('taper', 'mean', 'max'; 'scales': no pool over scales, not invariant), cosets (2: "
-    "half-octave coset, 1: none), oversample (2: input at twice its rate), subtract_empty."
+    "empty input, then linear. Overrides also: readout ('taper', 'mean', 'max'; 'scales': no "
+    "pool over scales, not invariant), cosets (2: half-octave coset, 1: none), oversample (2: "
+    "input at twice its rate), subtract_empty, skip_finest (finest head scales left out of "
+    "the readout)."
 )
 _ROBUST_WIDTH = {"m3": 184, "m5": 91, "m11": 56, "m18": 60}
+# Finest head scales the readout leaves out (and lifting scales added at the coarse end so
+# that five or more are read out): where the random-weight dilation error at the readout
+# exceeds 0.1 (docs/scale_study.md, benchmarks/scale_robust_equivariance.py).
+_ROBUST_SKIP = {"m3": 0, "m5": 0, "m11": 3, "m18": 3}
+_RES_SKIP = 4
 
 
 def _register_mnet(key: str) -> None:
@@ -393,24 +435,26 @@ def _register_mnet(key: str) -> None:
         in_channels: int = 1,
         channels: int = _ROBUST_WIDTH[key],
         dropout: float = 0.0,
-        num_scales: int = 9,
+        num_scales: int = 9 + _ROBUST_SKIP[key],
         scale_kernel_size: int = 2,
         kernel_size: int = 79,
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
         subtract_empty: bool = True,
+        skip_finest: int = _ROBUST_SKIP[key],
     ) -> WMNetRobust:
         return WMNetRobust(num_classes, in_channels, plan, pool_last, channels, dropout,
                            num_scales, scale_kernel_size, kernel_size, readout, cosets,
-                           oversample, subtract_empty, name=name)
+                           oversample, subtract_empty, skip_finest, name=name)
 
     build.__name__ = name.replace("-", "_")
     build.__doc__ = f"Build {name.upper()} (see :class:`WMNetRobust`)."
     register(ModelCard(
         name=name, family="wavelet", paper="this project (scale-robust variant of W-"
         f"{key.upper()}, Romero et al. 2024)", twin=key, sample_rate=SAMPLE_RATE,
-        input_length=INPUT_LENGTH, notes=f"C = {_ROBUST_WIDTH[key]}. " + _NOTES,
+        input_length=INPUT_LENGTH, notes=f"C = {_ROBUST_WIDTH[key]}, "
+        f"{9 + _ROBUST_SKIP[key]} lifting scales, skip_finest = {_ROBUST_SKIP[key]}. " + _NOTES,
         extra={"num_classes": 10, "dataset": "UrbanSound8K"},
     ))(build)
 
@@ -423,10 +467,12 @@ for _key in PLANS:
     name="w-m34-res-robust", family="wavelet",
     paper="this project (scale-robust variant of W-M34-res, Romero et al. 2024)",
     twin="m34-res", sample_rate=SAMPLE_RATE, input_length=INPUT_LENGTH,
-    notes="C = 46. " + _NOTES, extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+    notes=f"C = 46, {9 + _RES_SKIP} lifting scales, skip_finest = {_RES_SKIP}. " + _NOTES, extra={"num_classes": 10, "dataset": "UrbanSound8K"},
 ))
 def w_m34_res_robust(num_classes: int, in_channels: int = 1, **overrides) -> WResMNetRobust:
-    """Build W-M34-res-robust (see :class:`WResMNetRobust`)."""
+    """Build W-M34-res-robust (see :class:`WResMNetRobust`): 13 lifting scales, the readout
+    skips the 4 finest of the 9 that reach the head."""
+    overrides = {"num_scales": 9 + _RES_SKIP, "skip_finest": _RES_SKIP, **overrides}
     return WResMNetRobust(num_classes, in_channels, **overrides)
 
 
