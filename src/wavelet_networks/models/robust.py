@@ -38,10 +38,10 @@ samples of the same content, and the two alias differently. The error grows
 with every pool and layer and reaches coarser scales as the network gets
 deeper (random weights: the finest two matching scales of ``w-m11-robust``,
 three of ``w-m18-robust``, four of ``w-m34-res-robust`` exceed 0.1 at the
-readout). The deep variants therefore lift onto as many more scales at the
-coarse end as the readout skips at the fine end, so that five scales are
-still read out (``w-m11-robust``, ``w-m18-robust``: 12 lifting scales, 3
-skipped; ``w-m34-res-robust``: 13 and 4).
+readout). ``w-m11-robust`` and ``w-m18-robust`` therefore lift onto 3 more
+scales at the coarse end and skip the 3 finest, so that five scales are still
+read out; ``w-m34-res-robust`` drops the crops instead (group convolutions
+spanning one scale, 9 scales at the head) and skips the 4 finest.
 """
 
 from __future__ import annotations
@@ -367,28 +367,32 @@ class WMNetRobust(_RobustZooModel):
 
 
 class WResMNetRobust(_RobustZooModel):
-    """Scale-robust W-M34-res: residual blocks of W-M34-res, SP(4) pools, M = 2, tapered readout.
+    """Scale-robust W-M34-res: residual blocks of W-M34-res, SP(4) pools, tapered readout.
 
-    The first block of every stage crops the scale axis by ``M - 1 = 1``
-    (13 lifting scales in the zoo's build: 13 -> 12 -> 11 -> 10 -> 9 at the
-    head, of which the readout skips the 4 finest).
+    By default every group convolution spans one scale (``scale_kernel_size=1``:
+    no crops, the 9 lifting scales all reach the head) and the readout skips
+    the 4 finest: in this deepest model the aliasing of the finest scales
+    reaches four scales up. Keeping five read-out scales with crops
+    (``scale_kernel_size=2``) would take 13 lifting scales, whose coarsest
+    kernels reach far past the time axis after the pools: a training step on
+    8 clips of 4,000 samples then needs more than 24 GiB.
     """
 
     def __init__(
         self,
         num_classes: int,
         in_channels: int = 1,
-        channels: int = 46,
+        channels: int = 48,
         dropout: float = 0.0,
         num_scales: int = 9,
-        scale_kernel_size: int = 2,
+        scale_kernel_size: int = 1,
         kernel_size: int = 79,
         blocks: tuple[int, ...] = RES_BLOCKS,
         readout: str = "taper",
         cosets: int = 2,
         oversample: int = 1,
         subtract_empty: bool = True,
-        skip_finest: int = 0,
+        skip_finest: int = 4,
     ) -> None:
         from wavelet_networks.models.mnets import WResBlock
 
@@ -423,7 +427,6 @@ _ROBUST_WIDTH = {"m3": 184, "m5": 91, "m11": 56, "m18": 60}
 # that five or more are read out): where the random-weight dilation error at the readout
 # exceeds 0.1 (docs/scale_study.md, benchmarks/scale_robust_equivariance.py).
 _ROBUST_SKIP = {"m3": 0, "m5": 0, "m11": 3, "m18": 3}
-_RES_SKIP = 4
 
 
 def _register_mnet(key: str) -> None:
@@ -467,12 +470,11 @@ for _key in PLANS:
     name="w-m34-res-robust", family="wavelet",
     paper="this project (scale-robust variant of W-M34-res, Romero et al. 2024)",
     twin="m34-res", sample_rate=SAMPLE_RATE, input_length=INPUT_LENGTH,
-    notes=f"C = 46, {9 + _RES_SKIP} lifting scales, skip_finest = {_RES_SKIP}. " + _NOTES, extra={"num_classes": 10, "dataset": "UrbanSound8K"},
+    notes="C = 48, 9 lifting scales, scale_kernel_size = 1 (no crops), skip_finest = 4. "
+    + _NOTES, extra={"num_classes": 10, "dataset": "UrbanSound8K"},
 ))
 def w_m34_res_robust(num_classes: int, in_channels: int = 1, **overrides) -> WResMNetRobust:
-    """Build W-M34-res-robust (see :class:`WResMNetRobust`): 13 lifting scales, the readout
-    skips the 4 finest of the 9 that reach the head."""
-    overrides = {"num_scales": 9 + _RES_SKIP, "skip_finest": _RES_SKIP, **overrides}
+    """Build W-M34-res-robust (see :class:`WResMNetRobust`)."""
     return WResMNetRobust(num_classes, in_channels, **overrides)
 
 
