@@ -237,3 +237,26 @@ def test_readout_subtracts_the_empty_input():
         off = build("w-small-cnn-robust", 2, subtract_empty=False).eval()
         off.load_state_dict(model.state_dict())
         assert torch.allclose(off.readout_features(x), model.scale_profile(x) @ w, atol=1e-5)
+
+
+def _exports(name: str, length: int, **kw) -> None:
+    import wavelet_networks as wn
+
+    torch.manual_seed(0)
+    model = narrow(name, 3, **kw).eval()
+    x = torch.randn(2, 1, length)
+    with wn.reference_mode():
+        program = torch.export.export(model, (x,))
+    want = model(x)  # on the fast paths
+    got = program.module()(x)
+    assert ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+def test_robust_model_exports_with_torch_export():
+    _exports("w-small-cnn-robust", 500, skip_finest=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ROBUST[1:])
+def test_every_robust_mnet_exports_with_torch_export(name):
+    _exports(name, 4000)
