@@ -52,6 +52,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from wavelet_networks import testing as wn_testing
 from wavelet_networks.models import available, build, card
 from wavelet_networks.nn import LiftingStem
 from wavelet_networks.testing import bandlimited_noise, dilation_error
@@ -90,18 +91,10 @@ def pairs(names: list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
-@torch.no_grad()
 def calibrate_batch_norm(module: nn.Module, length: int, cutoff: float, batches: int) -> None:
-    """Set batch-norm running statistics to the cumulative average over noise batches."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    module.train()
-    g = torch.Generator().manual_seed(12345)
-    for _ in range(batches):
-        module(bandlimited_noise((2, 1, length), cutoff, g, dtype=torch.float32))
-    module.eval()
+    """Set batch-norm running statistics to the cumulative average over noise batches of 2."""
+    wn_testing.calibrate_batch_norm(module, (2, 1, length), batches, cutoff,
+                                    torch.Generator().manual_seed(12345))
 
 
 def measure(

@@ -38,6 +38,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from wavelet_networks import testing as wn_testing
 from wavelet_networks.models import build, card
 from wavelet_networks.nn import LiftingStem
 from wavelet_networks.testing import bandlimited_noise, resample
@@ -116,18 +117,10 @@ def profile(model: nn.Module, x: Tensor, other: Tensor) -> dict:
     }
 
 
-@torch.no_grad()
 def calibrate_batch_norm(model: nn.Module, length: int, cutoff: float, batches: int) -> None:
-    """Batch-norm running statistics: the cumulative average over noise batches (train mode)."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    g = torch.Generator().manual_seed(12345)
-    for _ in range(batches):
-        model(bandlimited_noise((4, 1, length), cutoff, g, dtype=torch.float32))
-    model.eval()
+    """Batch-norm running statistics: the cumulative average over noise batches of 4."""
+    wn_testing.calibrate_batch_norm(model, (4, 1, length), batches, cutoff,
+                                    torch.Generator().manual_seed(12345))
 
 
 def _bandlimit(x: Tensor, cutoff: float) -> Tensor:

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from wavelet_networks.grid import ScaleGrid
 
-__all__ = ["bandlimited_noise", "dilation_error", "resample", "translation_error"]
+__all__ = ["bandlimited_noise", "calibrate_batch_norm", "dilation_error", "resample",
+           "translation_error"]
 
 
 def resample(x: Tensor, factor: float) -> Tensor:
@@ -77,6 +78,34 @@ def bandlimited_noise(
     spec = spec * (freqs <= cutoff)
     x = torch.fft.irfft(spec, n=shape[-1], dim=-1)
     return (x / x.std()).to(device)
+
+
+@torch.no_grad()
+def calibrate_batch_norm(
+    module: nn.Module,
+    shape: tuple[int, int, int],
+    batches: int = 2,
+    cutoff: float = 0.25,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> nn.Module:
+    """Give the batch norms of an untrained ``module`` the running statistics of noise.
+
+    With freshly initialised running statistics (mean 0, variance 1), eval-mode
+    batch norm barely normalises, and equivariance measured with random weights
+    describes a network unlike a trained one. Every batch norm's statistics are
+    reset and set to the average over ``batches`` forward passes of
+    :func:`bandlimited_noise` of ``shape`` (``(batch, channels, time)``) in train
+    mode; ``module`` is left in eval mode and returned.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+    module.train()
+    for _ in range(batches):
+        module(bandlimited_noise(shape, cutoff, generator, dtype=dtype))
+    return module.eval()
 
 
 @contextmanager

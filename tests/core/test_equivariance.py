@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 import wavelet_networks as wn
-from wavelet_networks.testing import bandlimited_noise, dilation_error, resample, translation_error
+from wavelet_networks.testing import (
+    bandlimited_noise,
+    calibrate_batch_norm,
+    dilation_error,
+    resample,
+    translation_error,
+)
 
 TRANSLATION_TOL = 1e-5  # float32, away from borders
 LIFTING_DILATION_TOL = 2e-3  # float64, every scale
@@ -169,3 +175,19 @@ def test_bandlimited_noise_has_no_energy_above_cutoff():
     x = bandlimited_noise((4, 1024), cutoff=0.25, generator=torch.Generator().manual_seed(0))
     spec = torch.fft.rfft(x).abs()
     assert spec[:, 130:].max() < 1e-9 and spec[:, :120].mean() > 1
+
+
+def test_calibrate_batch_norm_sets_the_running_statistics_of_noise():
+    norm = nn.BatchNorm1d(2, momentum=0.1)
+    norm.running_mean.fill_(5.0)
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), norm)
+    shape, gen = (3, 1, 64), torch.Generator().manual_seed(4)
+    assert calibrate_batch_norm(model, shape, batches=3, generator=gen) is model
+    assert not model.training and not norm.training
+    # the plain average over the same three noise batches, as momentum=None gives
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        means = [model[0](bandlimited_noise(shape, 0.25, gen, dtype=torch.float32)).mean((0, 2))
+                 for _ in range(3)]
+    assert torch.allclose(norm.running_mean, torch.stack(means).mean(0), atol=1e-6)
+    assert norm.num_batches_tracked == 3

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from wavelet_networks.models import available, build, card
-from wavelet_networks.testing import bandlimited_noise, resample
+from wavelet_networks.testing import bandlimited_noise, calibrate_batch_norm, resample
 
 ROBUST = ["w-small-cnn-robust", "w-m3-robust", "w-m5-robust", "w-m11-robust", "w-m18-robust",
           "w-m34-res-robust"]
@@ -62,19 +62,8 @@ def test_forward_backward_any_length(name):
         assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
-def _calibrated(model: nn.Module, length: int, batches: int = 2) -> nn.Module:
-    # Running statistics: the average over noise batches, so that eval-mode batch norm
-    # normalises as after training (not the initial mean 0, variance 1).
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    gen = torch.Generator().manual_seed(9)
-    with torch.no_grad():
-        for _ in range(batches):
-            model(bandlimited_noise((4, 1, length), 0.25, gen, dtype=torch.float32))
-    return model.eval()
+def _calibrated(model: nn.Module, length: int) -> nn.Module:
+    return calibrate_batch_norm(model, (4, 1, length), generator=torch.Generator().manual_seed(9))
 
 
 def _matching_error(a: torch.Tensor, b: torch.Tensor, steps: int) -> float:

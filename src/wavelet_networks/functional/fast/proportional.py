@@ -91,8 +91,7 @@ class _ProportionalMaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, base):  # type: ignore[override]
-        with torch.no_grad():
-            y, idx = _pool_with_indices(x, kernel_size, stride, base)
+        y, idx = _pool_with_indices(x, kernel_size, stride, base)  # forward runs without grad
         ctx.save_for_backward(idx)
         ctx.length = x.shape[-1]
         return y
