@@ -1,8 +1,8 @@
 """Does anti-aliased pooling bring the deep scale-robust W-M-nets under 0.1 at the readout?
 
 A study, not a library feature: the pools of a robust model (random weights,
-``C = 8`` channels, 9 lifting scales, every head scale read out: the models'
-configuration before ``skip_finest``) are swapped for prototypes defined here, and the dilation
+``C = 8`` channels, 9 lifting scales, every head scale read out:
+``num_scales=9, skip_finest=0``) are swapped for prototypes defined here, and the dilation
 error is measured layer by layer as in ``scale_robust_equivariance.py``
 (its ``profile``: scale ``j`` of ``x`` against scale ``j + 1`` of ``x``
 stretched by 2, band-limited periodic noise, batch-norm statistics calibrated

@@ -36,12 +36,14 @@ step, so the finest scales work at the resolution of the step itself: a
 dilation maps scale ``j`` onto scale ``j + 1``, which sees twice as many
 samples of the same content, and the two alias differently. The error grows
 with every pool and layer and reaches coarser scales as the network gets
-deeper (random weights: the finest two matching scales of ``w-m11-robust``,
-three of ``w-m18-robust``, four of ``w-m34-res-robust`` exceed 0.1 at the
-readout). ``w-m11-robust`` and ``w-m18-robust`` therefore lift onto 3 more
+deeper (random weights, 9 lifting scales, every head scale read out: the
+finest two matching scales of ``w-m11-robust`` and three of ``w-m18-robust``
+and ``w-m34-res-robust`` exceed 0.1 at the readout,
+``benchmarks/scale_robust_antialias.py``). ``w-m11-robust`` and ``w-m18-robust`` therefore lift onto 3 more
 scales at the coarse end and skip the 3 finest, so that five scales are still
 read out; ``w-m34-res-robust`` drops the crops instead (group convolutions
-spanning one scale, 9 scales at the head) and skips the 4 finest.
+spanning one scale, 9 scales at the head) and skips the 4 finest, which
+leaves five.
 """
 
 from __future__ import annotations
@@ -371,8 +373,7 @@ class WResMNetRobust(_RobustZooModel):
 
     By default every group convolution spans one scale (``scale_kernel_size=1``:
     no crops, the 9 lifting scales all reach the head) and the readout skips
-    the 4 finest: in this deepest model the aliasing of the finest scales
-    reaches four scales up. Keeping five read-out scales with crops
+    the 4 finest, which leaves five. Keeping five read-out scales with crops
     (``scale_kernel_size=2``) would take 13 lifting scales, whose coarsest
     kernels reach far past the time axis after the pools: a training step on
     8 clips of 4,000 samples then needs more than 24 GiB.
