@@ -157,6 +157,21 @@ def test_compare_reuses_the_runs_and_adds_minirocket(root: Path, scale_study) ->
     assert result["machine"]["torch_threads"] == 1  # compare's setting, not MiniRocket's
 
 
+def test_a_moved_run_root_is_reused_where_it_is_now(root: Path, scale_study) -> None:
+    """Runs copied to another run root are re-used, and their results name the new folders."""
+    import shutil
+
+    shutil.copytree(root / "runs", root / "moved")
+    code, out = _run("compare", *TINY, "--n_kernels", "84", "--run_root", str(root / "moved"),
+                     "--out", str(root / "compare-moved"))
+    assert code == 0, out
+    assert out.count("re-using the finished run") == 2
+    result = json.loads((root / "compare-moved" / "compare.json").read_text())
+    for name in ("w-small-cnn", "small-cnn"):
+        [run] = result["models"][name]["runs"]
+        assert Path(run["run_dir"]) == _run_dir(root / "moved", name, top=True)
+
+
 def test_minirocket_fits_every_training_series_and_keeps_torch_threads() -> None:
     """17 training series in batches of 16: the networks' loader drops the last one."""
     import torch
