@@ -256,3 +256,19 @@ def test_w_small_cnn_heads_pool_the_scales_or_read_them_all():
     assert models["none"](x).shape == (3, 5)
     with pytest.raises(ValueError, match="scale_pool"):
         build("w-small-cnn", 5, scale_pool="sum")
+
+
+def test_w_small_cnn_spline_order_reaches_every_spline_layer():
+    """``spline_order`` sets the B-spline degree of the lifting and both group convolutions;
+    the same weights then give another function, and a degree without splines is refused."""
+    from wavelet_networks.nn.conv import _SplineConv
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 128)
+    linear, quadratic = (build("w-small-cnn", 4, spline_order=n).eval() for n in (1, 2))
+    orders = [m.spline_order for m in linear.modules() if isinstance(m, _SplineConv)]
+    assert orders == [1, 1, 1]
+    linear.load_state_dict(quadratic.state_dict())
+    assert not torch.allclose(linear(x), quadratic(x))
+    with pytest.raises(ValueError, match="order"):
+        build("w-small-cnn", 4, spline_order=-1)

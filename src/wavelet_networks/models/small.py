@@ -98,6 +98,7 @@ class WSmallCNN(nn.Module):
         pool: max-pool factor over time after the first two stages.
         dropout: dropout before the linear head.
         scale_pool: "max", "mean" or "none" (see above).
+        spline_order: B-spline degree of the kernels of every layer.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class WSmallCNN(nn.Module):
         pool: int = 4,
         dropout: float = 0.2,
         scale_pool: str = "max",
+        spline_order: int = 2,
     ) -> None:
         super().__init__()
         from wavelet_networks import nn as wnn
@@ -127,15 +129,17 @@ class WSmallCNN(nn.Module):
         c1, c2, c3 = channels
         k1, k2, k3 = kernel_sizes
         self.features = nn.Sequential(
-            wnn.LiftingConv1d(in_channels, c1, k1, num_scales=num_scales),
+            wnn.LiftingConv1d(in_channels, c1, k1, num_scales=num_scales,
+                              spline_order=spline_order),
             wnn.GroupBatchNorm(c1),
             nn.ReLU(inplace=True),
             wnn.TimeMaxPool(pool),
-            wnn.GroupConv1d(c1, c2, k2, scale_kernel_size=scale_kernel_size),
+            wnn.GroupConv1d(c1, c2, k2, scale_kernel_size=scale_kernel_size,
+                            spline_order=spline_order),
             wnn.GroupBatchNorm(c2),
             nn.ReLU(inplace=True),
             wnn.TimeMaxPool(pool),
-            wnn.GroupConv1d(c2, c3, k3, scale_kernel_size=1),
+            wnn.GroupConv1d(c2, c3, k3, scale_kernel_size=1, spline_order=spline_order),
             wnn.GroupBatchNorm(c3),
             nn.ReLU(inplace=True),
         )
@@ -184,7 +188,8 @@ def small_cnn(num_classes: int, in_channels: int = 1, **overrides) -> nn.Module:
         family="wavelet",
         twin="small-cnn",
         notes="default wavelet network of `wavelet-networks fit` on ACSF1; head option "
-        "scale_pool: 'max' (default, max over scales), 'mean', 'none' (every scale read)",
+        "scale_pool: 'max' (default, max over scales), 'mean', 'none' (every scale read); "
+        "spline_order: B-spline degree of the kernels (default 2)",
         **_COMMON,
     )
 )
