@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     from wavelet_networks.cli.fit import _one_thread_unless_set
     from wavelet_networks.cli.studies import _forwarded, _ints
     from wavelet_networks.models import card
-    from wavelet_networks.studies.common import machine_info
+    from wavelet_networks.studies.common import machine_info, pin_autotune_unless_set
     from wavelet_networks.studies.compare import run_compare
     from wavelet_networks.training.run import write_json_atomic
 
@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     twin = card(ns.model).twin
     if ns.config in ("default", "default.yaml"):
         _one_thread_unless_set()  # as `wavelet-networks compare` does for the tiny models
+    autotune = pin_autotune_unless_set()
     facts = {}
     for name in datasets:  # every name checked before anything trains
         f = dataset_facts(name)
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "fit_time_s_total": round(sum(v for d in per_dataset.values()
                                       for m in d["models"].values()
                                       for v in m["fit_time_s"]["values"]), 1),
-        "machine": machine,
+        "machine": machine, "autotune": autotune,
         "command": shlex.join(["python", "benchmarks/ucr_panel.py", *argv]),
     }
     write_json_atomic(out / "panel.json", result)

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from wavelet_networks.cli import _quiet_library_noise
     from wavelet_networks.cli.fit import _one_thread_unless_set
     from wavelet_networks.models import card
-    from wavelet_networks.studies.common import machine_info
+    from wavelet_networks.studies.common import machine_info, pin_autotune_unless_set
     from wavelet_networks.training.run import write_json_atomic
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in ns.seeds.split(",")]
     split_seeds = [int(s) for s in ns.split_seeds.split(",")]
     _one_thread_unless_set()
+    autotune = pin_autotune_unless_set()
     machine = machine_info()
     variants: dict[str, Any] = {}
     plan = [("baseline", ns.model, {}, ns.baseline_run_root),
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     count_wins(variants, datasets)
     result = {"study": "ucr_recipe", "model": ns.model, "datasets": datasets, "seeds": seeds,
               "epochs": ns.epochs, "split_seeds": split_seeds, "variants": variants,
-              "machine": machine,
+              "machine": machine, "autotune": autotune,
               "command": shlex.join(["python", "benchmarks/ucr_recipe.py", *argv])}
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)

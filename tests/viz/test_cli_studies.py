@@ -369,3 +369,17 @@ def test_bad_model_specs_name_the_form(spec) -> None:
 
     with pytest.raises(ValueError, match="NAME@LO-HI"):
         parse_model_spec(spec)
+
+
+@pytest.mark.parametrize("env, expected", [(None, False), ("1", True), ("0", False)])
+def test_accuracy_benchmarks_pin_autotune_unless_the_environment_says(monkeypatch, env,
+                                                                      expected) -> None:
+    from wavelet_networks import settings
+    from wavelet_networks.studies.common import pin_autotune_unless_set
+
+    monkeypatch.delenv("WAVELET_NETWORKS_AUTOTUNE", raising=False)
+    if env is not None:
+        monkeypatch.setenv("WAVELET_NETWORKS_AUTOTUNE", env)
+    with settings.configure(autotune=env != "0"):  # as the environment would have set it
+        assert pin_autotune_unless_set() is expected
+        assert settings.current().autotune is expected

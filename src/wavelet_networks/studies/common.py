@@ -29,6 +29,7 @@ __all__ = [
     "data_module_from_checkpoint",
     "iter_split",
     "machine_info",
+    "pin_autotune_unless_set",
     "train_or_reuse",
 ]
 
@@ -214,6 +215,20 @@ def iter_split(dm, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for ld in loaders:
         for batch in ld:
             yield batch[0], batch[1]
+
+
+def pin_autotune_unless_set() -> bool:
+    """Turn the fast paths' timed choices off unless ``WAVELET_NETWORKS_AUTOTUNE`` is set.
+
+    They choose between equivalent products by timing their first calls, so the
+    float rounding, and with it a training run, changes with the machine's load;
+    pinned, a seed gives the same run. Returns whether autotuning is on.
+    """
+    from wavelet_networks.settings import configure, current
+
+    if "WAVELET_NETWORKS_AUTOTUNE" not in os.environ:
+        configure(autotune=False)
+    return current().autotune
 
 
 def machine_info() -> dict[str, Any]:
