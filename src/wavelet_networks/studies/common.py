@@ -192,7 +192,7 @@ def train_or_reuse(
             "pass --overwrite to retrain it or choose another --run_root"
         )
     log(f"    re-using the finished run in {run_dir}")
-    results["run_dir"] = str(run_dir)  # where it is now, if the folder was moved since
+    results["run_dir"] = str(run_dir)  # the folder it is in, which a move may have changed
     return results
 
 
