@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-PANEL = Path(__file__).resolve().parents[2] / "benchmarks" / "ucr_panel.py"
-
 
 @pytest.fixture(scope="module")
-def panel():
-    spec = importlib.util.spec_from_file_location("ucr_panel", PANEL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def panel(load_benchmark):
+    return load_benchmark("ucr_panel")
 
 
 def _compare(accs: dict[str, list[float]]) -> dict:

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-RECIPE = Path(__file__).resolve().parents[2] / "benchmarks" / "ucr_recipe.py"
 
 
 @pytest.fixture(scope="module")
-def recipe():
-    spec = importlib.util.spec_from_file_location("ucr_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def recipe(load_benchmark):
+    return load_benchmark("ucr_recipe")
 
 
 def test_validation_is_read_at_the_epoch_of_lowest_loss(recipe, tmp_path) -> None:
